@@ -1,0 +1,29 @@
+//! Amazon ECS task scale-in protection for thread-based workers.
+//!
+//! (Crate docs: PLACEHOLDER.)
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod agent;
+mod aws;
+mod backend;
+mod config;
+mod env;
+mod error;
+mod protector;
+mod shutdown;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use backend::{Backend, Disabled, Protection, ProtectionState};
+pub use config::FailurePolicy;
+pub use env::Env;
+pub use error::{ApiError, Error, RefusalReason};
+pub use protector::{Guard, Protector};

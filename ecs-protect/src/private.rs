@@ -1,0 +1,2 @@
+//! What `#[protected]`'s expansion names. Not public API: no semver guarantees.
+//! (PLACEHOLDER)

@@ -1,0 +1,1 @@
+//! [`Shutdown`]: SIGTERM/SIGINT as a flag worker loops poll. (PLACEHOLDER)
