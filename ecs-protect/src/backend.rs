@@ -89,3 +89,13 @@ impl Backend for Disabled {
         true
     }
 }
+
+/// Picks the backend the environment asks for: `ECS_PROTECT_BACKEND=api|agent|off`, else
+/// the ECS API when `ECS_CONTAINER_METADATA_URI_V4` is set, else [`Disabled`].
+///
+/// PLACEHOLDER: always [`Disabled`] until the clients exist.
+#[allow(dead_code)] // PLACEHOLDER: used once the config lands
+pub(crate) fn from_env(env: &crate::Env) -> Result<Box<dyn Backend>, Error> {
+    let _ = env;
+    Ok(Box::new(Disabled))
+}

@@ -22,6 +22,7 @@ pub mod mock;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use aws::sigv4;
 pub use backend::{Backend, Disabled, Protection, ProtectionState};
 pub use config::FailurePolicy;
 pub use env::Env;

@@ -1,2 +1,8 @@
 //! The AWS side: SigV4 signing, credentials, task metadata, the ECS client and retries.
-//! (PLACEHOLDER)
+
+pub mod sigv4;
+
+mod credentials;
+mod ecs;
+mod metadata;
+mod retry;
