@@ -12,6 +12,7 @@ mod backend;
 mod config;
 mod env;
 mod error;
+mod global;
 mod protector;
 mod shutdown;
 
@@ -27,4 +28,5 @@ pub use backend::{Backend, Disabled, Protection, ProtectionState};
 pub use config::FailurePolicy;
 pub use env::Env;
 pub use error::{ApiError, Error, RefusalReason};
+pub use global::{global, set_global};
 pub use protector::{Guard, Protector};

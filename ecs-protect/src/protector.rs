@@ -106,3 +106,9 @@ impl Drop for Guard {
         self.protector.release();
     }
 }
+
+impl AsRef<Protector> for Protector {
+    fn as_ref(&self) -> &Protector {
+        self
+    }
+}
