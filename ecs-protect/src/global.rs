@@ -1,21 +1,69 @@
-//! The process-wide default protector that `#[protected]` uses. (PLACEHOLDER)
+//! The process-wide default protector that `#[protected]` uses.
 
 use std::sync::OnceLock;
 
-use crate::{Disabled, Protector};
+use crate::{Config, Env, FailurePolicy, Protector};
 
 static GLOBAL: OnceLock<Protector> = OnceLock::new();
 
-/// The process-wide default protector, built from the environment on first use.
+/// The process-wide default protector, built from the environment on first use
+/// ([`Protector::from_env`]).
+///
+/// If that configuration is invalid there is no silent fallback: the error is logged once
+/// at error level, and every acquire on the default protector fails with it through the
+/// failure policy (`ECS_PROTECT_POLICY` if that variable itself is valid, else `proceed`):
+/// `#[protected(required)]` handlers return it, others run unprotected with a warning.
+///
+/// It obeys the shutdown [`Shutdown::install`](crate::Shutdown::install) registers.
+///
+/// ```
+/// let guard = ecs_protect::global().acquire()?;
+/// # drop(guard);
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
 pub fn global() -> &'static Protector {
-    GLOBAL.get_or_init(|| Protector::with_backend(Disabled))
+    GLOBAL.get_or_init(|| {
+        let env = Env::process();
+        let protector = Protector::from_env_with(&env).unwrap_or_else(|err| {
+            let policy = env
+                .get("ECS_PROTECT_POLICY")
+                .and_then(|raw| raw.parse::<FailurePolicy>().ok())
+                .unwrap_or_default();
+            log::error!(
+                "ecs-protect: the default protector cannot be configured: {err}; every acquire \
+                 fails with this error (policy {policy}) until the environment is fixed"
+            );
+            let config = Config::builder().policy(policy).build().unwrap_or_default();
+            Protector::misconfigured(config, err)
+        });
+        protector.follow_installed_shutdown();
+        protector
+    })
 }
 
-/// Installs `protector` as the default, if none has been built yet.
+/// The default protector, if it has been built.
+pub(crate) fn get() -> Option<&'static Protector> {
+    GLOBAL.get()
+}
+
+/// Installs `protector` as the default, if none has been built yet. It then obeys the
+/// shutdown [`Shutdown::install`](crate::Shutdown::install) registers.
+///
+/// ```
+/// use ecs_protect::{Config, Disabled, Protector};
+///
+/// let protector = Protector::with_config(Config::default(), Disabled);
+/// ecs_protect::set_global(protector).expect("set before first use");
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
 ///
 /// # Errors
 ///
 /// Gives `protector` back when the default already exists.
 pub fn set_global(protector: Protector) -> Result<(), Protector> {
-    GLOBAL.set(protector)
+    GLOBAL.set(protector)?;
+    if let Some(installed) = get() {
+        installed.follow_installed_shutdown();
+    }
+    Ok(())
 }

@@ -25,8 +25,9 @@ pub mod __private;
 
 pub use aws::sigv4;
 pub use backend::{Backend, Disabled, Protection, ProtectionState};
-pub use config::FailurePolicy;
+pub use config::{Config, ConfigBuilder, FailurePolicy};
 pub use env::Env;
 pub use error::{ApiError, Error, RefusalReason};
 pub use global::{global, set_global};
-pub use protector::{Guard, Protector};
+pub use protector::{Drained, Guard, Protector, State, Stats};
+pub use shutdown::Shutdown;

@@ -1,114 +1,582 @@
 //! [`Protector`] and [`Guard`]: reference-counted task protection.
 //!
-//! PLACEHOLDER: a naive implementation that fixes the public API while the real state
-//! machine (single flight, linger, renewal, breathing window) is built.
+//! # How it works
+//!
+//! One word holds the number of units in flight and an `OPEN` bit meaning "protection is
+//! confirmed on, not near expiry, no breathing window, no shutdown". An acquire adds one
+//! to the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
+//! subtracts one. Everything else (the first enable, waiting for a call in the air, the
+//! failure policy) happens on the slow path, under a mutex that is never held during a
+//! backend call. A background thread per protector measures the linger, renews protection
+//! half-way to its expiry while work is in flight, opens breathing windows after
+//! `max_hold`, enforces the hard cap and retries failed disables.
+//!
+//! Only one backend call is ever in the air per protector: acquirers that find an enable in
+//! the air wait for its answer instead of sending their own.
+//!
+//! # At process exit
+//!
+//! Protection lingers after the last unit ends, and the default protector is a `static`
+//! that is never dropped. A process that returns from `main` while protection lingers
+//! leaves the task protected until ECS's expiry (`ECS_PROTECT_EXPIRES_MINUTES`) unless the
+//! task stops with the process, which it does when the worker is its essential container.
+//! Call [`Protector::drain`] before leaving `main` to release protection at once; it is
+//! what a SIGTERM handler should do anyway.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod emf;
+mod state;
+mod stats;
+mod worker;
 
-use crate::{Backend, Error, FailurePolicy, Protection};
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[cfg(test)]
+use emf::Sink;
+use emf::Emf;
+use state::{ACQUIRE, Action, Inner, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
+pub use stats::{State, Stats};
+
+use crate::config::Readable;
+use crate::{Backend, Config, Env, Error, FailurePolicy};
 
 /// Keeps the task protected while any [`Guard`] it handed out is alive.
 ///
-/// Cheap to clone; clones share one state.
-#[derive(Clone, Debug)]
+/// Cheap to clone; clones share one state and one background thread, which ends (after
+/// releasing protection) when the last clone and the last guard are gone.
+///
+/// ```
+/// use ecs_protect::{Disabled, Protector};
+///
+/// let protector = Protector::with_backend(Disabled); // local mode: counts, calls nothing
+/// let guard = protector.acquire()?;
+/// assert_eq!(protector.in_flight(), 1);
+/// drop(guard);
+/// assert_eq!(protector.in_flight(), 0);
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct Protector {
+    handle: Arc<Handle>,
+}
+
+/// Owned by protectors and guards; its drop tells the background thread to finish.
+struct Handle {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
-struct Inner {
-    backend: Box<dyn Backend>,
-    policy: FailurePolicy,
-    in_flight: AtomicUsize,
-    calls: Mutex<()>,
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut s = self.inner.lock();
+        s.stopped = true;
+        drop(s);
+        self.inner.notify();
+    }
 }
 
 impl Protector {
-    /// A protector on `backend` with default settings.
+    /// A protector on `backend` with the default [`Config`].
     pub fn with_backend(backend: impl Backend) -> Self {
-        Protector {
-            inner: Arc::new(Inner {
-                backend: Box::new(backend),
-                policy: FailurePolicy::Proceed,
-                in_flight: AtomicUsize::new(0),
-                calls: Mutex::new(()),
-            }),
-        }
+        Protector::with_config(Config::default(), backend)
     }
 
-    /// Protects the task until the returned guard drops, applying the configured policy.
+    /// A protector on `backend` with `config`.
+    ///
+    /// ```
+    /// use ecs_protect::{Config, Disabled, Protector};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::builder().linger(Duration::from_secs(1)).build()?;
+    /// let protector = Protector::with_config(config, Disabled);
+    /// assert_eq!(protector.config().linger(), Duration::from_secs(1));
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    pub fn with_config(config: Config, backend: impl Backend) -> Self {
+        Protector::from_parts(config, Box::new(backend))
+    }
+
+    /// A protector configured from the process environment: the backend from
+    /// `ECS_PROTECT_BACKEND` and the task metadata endpoint, the settings from
+    /// `ECS_PROTECT_*` (see [`Config`]).
     ///
     /// # Errors
     ///
-    /// With [`FailurePolicy::Require`], when protection could not be confirmed.
+    /// [`Error::Config`] naming the first invalid variable, or what stopped the backend
+    /// from being set up.
+    pub fn from_env() -> Result<Self, Error> {
+        Protector::from_env_with(&Env::process())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading `env`.
+    ///
+    /// ```
+    /// use ecs_protect::{Env, Protector};
+    ///
+    /// let env = Env::from_vars([("ECS_PROTECT_BACKEND", "off"), ("ECS_PROTECT_LINGER", "1s")]);
+    /// let protector = Protector::from_env_with(&env)?;
+    /// # drop(protector);
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_with(env: &Env) -> Result<Self, Error> {
+        let config = Config::from_env_with(env)?;
+        let backend = crate::backend::from_env(env)?;
+        Ok(Protector::from_parts(config, backend))
+    }
+
+    pub(crate) fn from_parts(config: Config, backend: Box<dyn Backend>) -> Self {
+        let emf = config.emf().then(|| Emf::stdout(config.emf_namespace()));
+        Protector::build(Inner::new(config, backend, None, emf))
+    }
+
+    /// A protector whose every acquire fails with `error` through `config`'s policy.
+    pub(crate) fn misconfigured(config: Config, error: Error) -> Self {
+        Protector::build(Inner::new(config, Box::new(crate::Disabled), Some(error), None))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_emf_sink(config: Config, backend: impl Backend, sink: Sink) -> Self {
+        let emf = Emf::with_sink(config.emf_namespace(), sink);
+        Protector::build(Inner::new(config, Box::new(backend), None, Some(emf)))
+    }
+
+    /// Makes this protector also obey the shutdown that
+    /// [`Shutdown::install`](crate::Shutdown::install) registered (the default protector).
+    pub(crate) fn follow_installed_shutdown(&self) {
+        self.inner()
+            .follows_installed
+            .store(true, Ordering::SeqCst);
+    }
+
+    fn build(inner: Inner) -> Self {
+        let inner = Arc::new(inner);
+        if inner.local {
+            log::info!(
+                "ecs-protect: local mode (backend `{}`): work is counted, no task protection is \
+                 requested",
+                inner.backend.name()
+            );
+        } else if inner.broken.is_none() {
+            let for_worker = Arc::clone(&inner);
+            let spawned = std::thread::Builder::new()
+                .name("ecs-protect".into())
+                .spawn(move || worker::run(for_worker));
+            if let Err(err) = spawned {
+                log::error!(
+                    "could not start the ecs-protect background thread: {err}; protection will \
+                     be neither renewed nor released before it expires"
+                );
+            }
+        }
+        Protector {
+            handle: Arc::new(Handle { inner }),
+        }
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.handle.inner
+    }
+
+    /// The settings this protector runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner().config
+    }
+
+    /// Protects the task until the returned guard drops, applying the configured
+    /// [`FailurePolicy`].
+    ///
+    /// Returns once protection is confirmed on, or the policy decided otherwise. When
+    /// protection is already on and not near expiry this is an atomic counter update.
+    ///
+    /// # Errors
+    ///
+    /// Under [`FailurePolicy::Require`]: the backend's error when protection could not be
+    /// had (or a remembered one, during its back-off), or [`Error::ShuttingDown`].
     pub fn acquire(&self) -> Result<Guard, Error> {
-        self.acquire_with(self.inner.policy)
+        self.acquire_with(self.inner().config.policy())
     }
 
     /// Like [`acquire`](Self::acquire), with `policy` instead of the configured one.
-    /// With [`FailurePolicy::Proceed`] it never fails.
+    /// With [`FailurePolicy::Proceed`] it never fails: the guard then reports
+    /// [`is_protected`](Guard::is_protected) `false`.
+    ///
+    /// ```
+    /// use ecs_protect::{Disabled, FailurePolicy, Protector};
+    ///
+    /// let protector = Protector::with_backend(Disabled);
+    /// protector.request_shutdown();
+    /// let refused = protector.acquire_with(FailurePolicy::Require);
+    /// assert!(matches!(refused, Err(ecs_protect::Error::ShuttingDown)));
+    /// let unprotected = protector.acquire_with(FailurePolicy::Proceed)?;
+    /// assert!(!unprotected.is_protected());
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// With [`FailurePolicy::Require`], when protection could not be confirmed.
+    /// As [`acquire`](Self::acquire), under [`FailurePolicy::Require`] only.
+    #[inline]
     pub fn acquire_with(&self, policy: FailurePolicy) -> Result<Guard, Error> {
-        let _call = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
-        if self.inner.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
-            if let Err(err) = self.inner.backend.set_protection(Protection::On {
-                expires_in_minutes: 120,
-            }) {
-                if policy == FailurePolicy::Require {
-                    self.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    return Err(err);
+        let inner = self.inner();
+        let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+        if before & OPEN != 0 {
+            return Ok(Guard {
+                protector: self.clone(),
+                protected: !inner.local,
+            });
+        }
+        release(inner);
+        self.acquire_slow(policy)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, policy: FailurePolicy) -> Result<Guard, Error> {
+        let inner = self.inner();
+        let mut s = inner.lock();
+        let mut joined: Option<u64> = None;
+        loop {
+            if let Some(err) = &inner.broken {
+                let err = duplicate(err);
+                return self.refuse(s, policy, err);
+            }
+            if !s.shutdown && inner.follows_installed.load(Ordering::SeqCst) && crate::shutdown::installed_requested() {
+                drop(s);
+                inner.request_shutdown();
+                s = inner.lock();
+            }
+            if s.shutdown {
+                return self.refuse(s, policy, Error::ShuttingDown);
+            }
+            if inner.word.load(Ordering::SeqCst) & OPEN != 0 {
+                // `OPEN` changes only under the lock we hold.
+                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                return Ok(Guard {
+                    protector: self.clone(),
+                    protected: !inner.local,
+                });
+            }
+            if let Some(call) = s.call {
+                if call != Action::Disable {
+                    joined = Some(s.attempt);
                 }
-                log::warn!("proceeding without task protection: {err}");
+                s = inner.wait(s, None);
+                continue;
+            }
+            if let Some(id) = joined.take() {
+                if let Some((failed, err)) = &s.failed {
+                    if *failed == id {
+                        let err = duplicate(err);
+                        return self.refuse(s, policy, err);
+                    }
+                }
+            }
+            match s.phase {
+                Phase::Draining | Phase::Window { .. } => {
+                    s = inner.wait(s, None);
+                    continue;
+                }
+                Phase::Off | Phase::On => {}
+            }
+            if let Some(backoff) = &s.backoff {
+                if Instant::now() < backoff.until {
+                    let err = duplicate(&backoff.error);
+                    return self.refuse(s, policy, err);
+                }
+            }
+            let (next, attempt) = inner.enable(s, Action::Enable);
+            s = next;
+            joined = Some(attempt);
+        }
+    }
+
+    /// Applies `policy` to an acquire that cannot have protection.
+    fn refuse(
+        &self,
+        mut s: std::sync::MutexGuard<'_, Slow>,
+        policy: FailurePolicy,
+        err: Error,
+    ) -> Result<Guard, Error> {
+        let inner = self.inner();
+        match policy {
+            FailurePolicy::Require => {
+                s.counters.refused += 1;
+                log::debug!("work refused: {err}");
+                Err(err)
+            }
+            FailurePolicy::Proceed => {
+                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                s.counters.unprotected += 1;
+                // One warning, then at most one every ten seconds with a count, so that a
+                // busy worker under a long outage does not flood its log.
+                let now = Instant::now();
+                if s
+                    .warned_at
+                    .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
+                {
+                    let others = std::mem::take(&mut s.unwarned);
+                    s.warned_at = Some(now);
+                    if others == 0 {
+                        log::warn!("proceeding without task protection: {err}");
+                    } else {
+                        log::warn!(
+                            "proceeding without task protection: {err} ({others} more units ran \
+                             unprotected since the last warning)"
+                        );
+                    }
+                } else {
+                    s.unwarned += 1;
+                }
+                drop(s);
+                Ok(Guard {
+                    protector: self.clone(),
+                    protected: false,
+                })
             }
         }
-        Ok(Guard {
-            protector: self.clone(),
-            protected: true,
-        })
     }
 
     /// How many guards are alive.
     pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.load(Ordering::SeqCst)
+        self.inner().in_flight()
     }
 
-    fn release(&self) {
-        let _call = self.inner.calls.lock().unwrap_or_else(|e| e.into_inner());
-        if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            if let Err(err) = self.inner.backend.set_protection(Protection::Off) {
-                log::warn!("could not remove task protection: {err}");
+    /// What this protector has done so far, and where protection stands.
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner();
+        let s = inner.lock();
+        let now = Instant::now();
+        let c = s.counters;
+        let state = if inner.broken.is_some() {
+            State::Misconfigured
+        } else if inner.local {
+            State::Local
+        } else {
+            match (s.call, s.phase) {
+                (Some(Action::Enable), _) => State::Enabling,
+                (Some(Action::Renew), _) => State::Renewing,
+                (Some(Action::Disable), _) => State::Disabling,
+                (None, Phase::On) => State::On,
+                (None, Phase::Draining) => State::Draining,
+                (None, Phase::Window { .. }) => State::Window,
+                (None, Phase::Off) if s.backoff.as_ref().is_some_and(|b| now < b.until) => {
+                    State::BackingOff
+                }
+                (None, Phase::Off) => State::Off,
             }
+        };
+        let current = s.since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        Stats {
+            enables: c.enables,
+            renewals: c.renewals,
+            disables: c.disables,
+            failures: c.failures,
+            windows: c.windows,
+            hard_caps: c.hard_caps,
+            unprotected: c.unprotected,
+            refused: c.refused,
+            time_protected: c.time_protected + current,
+            in_flight: inner.in_flight(),
+            state,
+            shutting_down: s.shutdown,
+        }
+    }
+
+    /// Asks this protector to shut down: no new protection is requested from now on
+    /// (acquires under [`FailurePolicy::Require`] get [`Error::ShuttingDown`], those under
+    /// [`FailurePolicy::Proceed`] run unprotected and are counted), and protection is
+    /// released as soon as the work in flight is done (the linger is zero). Idempotent.
+    ///
+    /// [`Shutdown`](crate::Shutdown) calls this on SIGTERM for the protectors linked to it.
+    pub fn request_shutdown(&self) {
+        self.inner().request_shutdown();
+    }
+
+    /// Whether shutdown has been requested.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner().lock().shutdown
+    }
+
+    /// Requests shutdown, waits up to `timeout` for the work in flight to finish, then
+    /// releases protection at once (on this thread, whatever is still in flight) and says
+    /// what happened.
+    ///
+    /// Call it before leaving `main` (see the [module docs](self) on process exit).
+    ///
+    /// ```
+    /// use ecs_protect::{Disabled, Drained, Protector};
+    /// use std::time::Duration;
+    ///
+    /// let protector = Protector::with_backend(Disabled);
+    /// let guard = protector.acquire()?;
+    /// assert_eq!(protector.drain(Duration::ZERO), Drained::TimedOut { in_flight: 1 });
+    /// drop(guard);
+    /// assert_eq!(protector.drain(Duration::from_secs(1)), Drained::Complete);
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    pub fn drain(&self, timeout: Duration) -> Drained {
+        let inner = self.inner();
+        inner.request_shutdown();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut s = inner.lock();
+        s.draining += 1;
+        inner.update_watch(&s);
+        while inner.in_flight() > 0 {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            s = inner.wait(s, deadline);
+        }
+        s.draining -= 1;
+        inner.update_watch(&s);
+        let in_flight = inner.in_flight();
+        if !inner.local {
+            while s.call.is_some() {
+                s = inner.wait(s, None);
+            }
+            if s.phase != Phase::Off || s.maybe_on {
+                inner.close();
+                s = inner.disable(s, "drain");
+            }
+        }
+        drop(s);
+        if in_flight == 0 {
+            Drained::Complete
+        } else {
+            log::warn!(
+                "drain timed out after {} with {in_flight} units in flight; protection is \
+                 released anyway",
+                Readable(timeout)
+            );
+            Drained::TimedOut { in_flight }
         }
     }
 }
 
-/// Proof that a unit of work is counted; dropping it releases the work's hold.
-#[must_use = "protection is released as soon as the guard is dropped"]
-#[derive(Debug)]
-pub struct Guard {
-    protector: Protector,
-    protected: bool,
-}
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
-impl Guard {
-    /// Whether protection was confirmed on when this guard was handed out.
-    pub fn is_protected(&self) -> bool {
-        self.protected
+/// Counts one unit out; wakes the watchers if it was the last and someone watches.
+#[inline]
+fn release(inner: &Inner) {
+    let before = inner.word.fetch_sub(RELEASE, Ordering::AcqRel);
+    if count(before) == 1 && before & WATCH != 0 {
+        inner.wake();
     }
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.protector.release();
+/// A weak reference [`Shutdown`](crate::Shutdown) keeps to the protectors it tells.
+pub(crate) struct Link(Weak<Inner>);
+
+impl Link {
+    /// Tells the protector; `false` when it is gone.
+    pub(crate) fn request_shutdown(&self) -> bool {
+        match self.0.upgrade() {
+            Some(inner) => {
+                inner.request_shutdown();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Protector {
+    pub(crate) fn link(&self) -> Link {
+        Link(Arc::downgrade(&self.handle.inner))
+    }
+}
+
+impl fmt::Debug for Protector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner();
+        f.debug_struct("Protector")
+            .field("backend", &inner.backend.name())
+            .field("in_flight", &inner.in_flight())
+            .field("config", &inner.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl AsRef<Protector> for Protector {
     fn as_ref(&self) -> &Protector {
         self
+    }
+}
+
+/// One unit of work counted by a [`Protector`]; dropping it ends the unit.
+///
+/// ```
+/// use ecs_protect::{Disabled, Protector};
+///
+/// let protector = Protector::with_backend(Disabled);
+/// {
+///     let _guard = protector.acquire()?;
+///     // ... the work ...
+/// } // released here, on return, on `?` and on panic
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
+#[must_use = "protection is released as soon as the guard is dropped"]
+pub struct Guard {
+    protector: Protector,
+    protected: bool,
+}
+
+impl Guard {
+    /// Whether protection was confirmed on when this guard was handed out. `false` when
+    /// the failure policy let the work run unprotected, and in local mode (where there is
+    /// nothing to protect).
+    pub fn is_protected(&self) -> bool {
+        self.protected
+    }
+}
+
+impl Drop for Guard {
+    #[inline]
+    fn drop(&mut self) {
+        release(self.protector.inner());
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("protected", &self.protected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Protector::drain`] achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Drained {
+    /// Every unit finished before the deadline; protection was released.
+    Complete,
+    /// The deadline passed with units still running; protection was released anyway.
+    TimedOut {
+        /// Units still in flight.
+        in_flight: usize,
+    },
+}
+
+impl Drained {
+    /// Whether every unit finished in time.
+    pub fn is_complete(&self) -> bool {
+        *self == Drained::Complete
+    }
+}
+
+impl fmt::Display for Drained {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drained::Complete => f.write_str("drained"),
+            Drained::TimedOut { in_flight } => {
+                write!(f, "drain timed out with {in_flight} units in flight")
+            }
+        }
     }
 }
