@@ -1,0 +1,551 @@
+//! The protector's behaviour against the recording backend: reference counting, single
+//! flight, linger, renewal, breathing windows, the hard cap, failure policies, back-offs,
+//! shutdown and drain. Durations are milliseconds; every wait has a deadline.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ecs_protect::mock::{Call, RecordingBackend};
+use ecs_protect::{
+    ApiError, Backend, Config, ConfigBuilder, Drained, Error, FailurePolicy, Protection,
+    ProtectionState, Protector, RefusalReason, State,
+};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Short durations; a max hold far away unless a test wants windows.
+fn fast() -> ConfigBuilder {
+    Config::builder()
+        .linger(ms(5))
+        .retry_after(Duration::ZERO)
+        .blocked_retry_after(Duration::ZERO)
+        .refused_retry_after(Duration::ZERO)
+}
+
+fn protector(config: ConfigBuilder, backend: &RecordingBackend) -> Protector {
+    Protector::with_config(config.build().expect("valid test config"), backend.clone())
+}
+
+fn last_ok_is_off(calls: &[Call]) -> bool {
+    calls
+        .iter()
+        .rev()
+        .find(|c| c.ok)
+        .is_some_and(|c| c.change == Protection::Off)
+}
+
+/// Waits for `cond` with a deadline, without sleeping blindly: polls a condition that only
+/// the protector's own threads can make true.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(ms(1));
+    }
+}
+
+fn transport_error() -> Error {
+    Error::Transport {
+        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
+        timed_out: true,
+        source: "connection reset".into(),
+    }
+}
+
+fn blocked() -> Error {
+    Error::TaskRefused {
+        reason: RefusalReason::DeploymentBlocked,
+        detail: None,
+        arn: Some("arn:aws:ecs:eu-west-1:1:task/c/t".into()),
+    }
+}
+
+fn access_denied() -> Error {
+    Error::from(ApiError {
+        operation: "UpdateTaskProtection".into(),
+        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
+        status: 400,
+        code: "AccessDeniedException".into(),
+        message: Some("not authorized".into()),
+        request_id: None,
+    })
+}
+
+/// A tiny deterministic generator for random latencies and work durations.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+#[test]
+fn stress_sixteen_threads_every_unit_protected_throughout() {
+    for iteration in 0..12u64 {
+        let backend = RecordingBackend::new();
+        let protector = protector(fast().linger(ms(2)), &backend);
+        let spans = Mutex::new(Vec::new());
+        let done = AtomicBool::new(false);
+        thread::scope(|scope| {
+            // Random call latencies, changing while the work runs.
+            scope.spawn(|| {
+                let mut rng = Rng(iteration * 7919 + 1);
+                while !done.load(Ordering::Relaxed) {
+                    backend.set_latency(Duration::from_micros(rng.below(3_000)));
+                    thread::sleep(Duration::from_micros(500));
+                }
+            });
+            let workers: Vec<_> = (0..16u64)
+                .map(|t| {
+                    let (protector, spans) = (&protector, &spans);
+                    scope.spawn(move || {
+                        let mut rng = Rng(iteration * 1_000_003 + t * 31 + 7);
+                        for _ in 0..12 {
+                            // Random gaps let the count reach zero, so that disables race
+                            // with new acquires.
+                            thread::sleep(Duration::from_micros(rng.below(4_000)));
+                            let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                            assert!(guard.is_protected());
+                            let start = Instant::now();
+                            thread::sleep(Duration::from_micros(rng.below(2_000)));
+                            let end = Instant::now();
+                            drop(guard);
+                            spans.lock().unwrap().push((start, end));
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(protector.in_flight(), 0);
+        assert!(
+            backend.wait_until(DEADLINE, last_ok_is_off),
+            "protection still on after the last guard and the linger: {:?}",
+            backend.calls()
+        );
+        for (start, end) in spans.into_inner().unwrap() {
+            assert!(
+                backend.protected_throughout(start, end),
+                "iteration {iteration}: a unit ran unprotected between {start:?} and {end:?}"
+            );
+        }
+        assert_eq!(backend.max_concurrent_calls(), 1, "two calls overlapped");
+        let stats = protector.stats();
+        assert_eq!(stats.failures, 0);
+        assert_eq!(stats.calls() as usize, backend.calls().len());
+    }
+}
+
+#[test]
+fn concurrent_acquirers_share_one_enable_call() {
+    let backend = RecordingBackend::new();
+    backend.set_latency(ms(40));
+    let protector = protector(fast(), &backend);
+    let guards: Vec<_> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| protector.acquire_with(FailurePolicy::Require).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(guards.iter().all(|g| g.is_protected()));
+    assert_eq!(backend.enable_calls(), 1);
+    assert_eq!(backend.max_concurrent_calls(), 1);
+    assert_eq!(protector.in_flight(), 8);
+}
+
+#[test]
+fn steady_work_within_the_linger_costs_one_enable() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(60)), &backend);
+    for _ in 0..1_000 {
+        let _guard = protector.acquire().unwrap();
+    }
+    assert_eq!(backend.calls().len(), 1);
+    assert_eq!(protector.stats().state, State::On);
+}
+
+#[test]
+fn protection_is_renewed_before_it_expires_during_a_long_unit() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(60));
+    let protector = protector(fast(), &backend);
+    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let start = Instant::now();
+    // The unit outlives the granted expiry several times over.
+    assert!(backend.wait_until(DEADLINE, |calls| calls
+        .iter()
+        .filter(|c| c.ok && matches!(c.change, Protection::On { .. }))
+        .count()
+        >= 5));
+    let end = Instant::now();
+    drop(guard);
+    assert!(end - start > ms(60 * 2), "the unit did not outlive the expiry");
+    assert!(backend.protected_throughout(start, end), "{:?}", backend.calls());
+    assert!(protector.stats().renewals >= 4);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+}
+
+#[test]
+fn idle_protection_is_released_after_the_linger_not_renewed() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(40));
+    let protector = protector(fast().linger(Duration::from_secs(60)), &backend);
+    drop(protector.acquire().unwrap());
+    // Renewal time comes while idle: the protector disables rather than renews.
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    assert_eq!(protector.stats().renewals, 0);
+}
+
+#[test]
+fn continuous_work_gets_breathing_windows() {
+    let backend = RecordingBackend::new();
+    let window = ms(25);
+    let protector = protector(
+        fast()
+            .max_hold(ms(40))
+            .window(window)
+            .hold_grace(Duration::from_secs(5)),
+        &backend,
+    );
+    let spans = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        for t in 0..4u64 {
+            let (protector, spans, stop) = (&protector, &spans, &stop);
+            scope.spawn(move || {
+                let mut rng = Rng(t + 11);
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                    let start = Instant::now();
+                    thread::sleep(Duration::from_micros(500 + rng.below(2_000)));
+                    let end = Instant::now();
+                    drop(guard);
+                    spans.lock().unwrap().push((start, end));
+                }
+            });
+        }
+        eventually("three breathing windows", || protector.stats().windows >= 3);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let calls = backend.calls();
+    let spans = spans.into_inner().unwrap();
+    // No unit ran unprotected, windows included.
+    for &(start, end) in &spans {
+        assert!(backend.protected_throughout(start, end));
+    }
+    // Protection was off for at least the window each time, and taken again afterwards.
+    let mut windows = 0;
+    for pair in calls.windows(2) {
+        if pair[0].change == Protection::Off && pair[0].ok {
+            if let Protection::On { .. } = pair[1].change {
+                windows += 1;
+                assert!(pair[1].started - pair[0].ended >= window, "{pair:?}");
+                // Work waited through the window and resumed after it.
+                assert!(spans.iter().any(|&(start, _)| start > pair[1].ended));
+                assert!(
+                    !spans
+                        .iter()
+                        .any(|&(start, end)| start < pair[1].ended && end > pair[0].started)
+                );
+            }
+        }
+    }
+    assert!(windows >= 2, "{calls:?}");
+    assert_eq!(backend.max_concurrent_calls(), 1);
+}
+
+#[test]
+fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_cap() {
+    let backend = RecordingBackend::new();
+    let protector = protector(
+        fast()
+            .max_hold(ms(30))
+            .hold_grace(ms(30))
+            .hard_cap(ms(150))
+            .window(ms(20)),
+        &backend,
+    );
+    let stuck = protector.acquire_with(FailurePolicy::Require).unwrap();
+    eventually("the breathing window to wait for work", || {
+        protector.stats().state == State::Draining
+    });
+    // New work waits, then is let in under the same protection once the grace is over.
+    let late = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let admitted = Instant::now();
+    assert!(late.is_protected());
+    assert!(backend.protected_at(admitted));
+    assert_eq!(backend.enable_calls(), 1, "the late unit needed no new enable");
+    drop(late);
+    eventually("the hard cap", || protector.stats().hard_caps == 1);
+    // The stuck unit is still running, yet protection is off.
+    assert_eq!(protector.in_flight(), 1);
+    assert!(!backend.last_confirmed_on());
+    assert!(!backend.protected_at(Instant::now()));
+    // After the window new work takes protection again.
+    let next = protector.acquire_with(FailurePolicy::Require).unwrap();
+    assert!(next.is_protected() && backend.last_confirmed_on());
+    assert_eq!(backend.enable_calls(), 2);
+    drop((stuck, next));
+}
+
+#[test]
+fn proceed_runs_unprotected_and_remembers_the_failure() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(transport_error);
+    let protector = protector(fast().retry_after(Duration::from_secs(60)), &backend);
+    let guard = protector.acquire().unwrap();
+    assert!(!guard.is_protected());
+    // Within the back-off no new call is made.
+    let again = protector.acquire().unwrap();
+    assert!(!again.is_protected());
+    assert_eq!(backend.calls().len(), 1);
+    let stats = protector.stats();
+    assert_eq!((stats.unprotected, stats.failures), (2, 1));
+    assert_eq!(stats.state, State::BackingOff);
+    assert_eq!(protector.in_flight(), 2);
+}
+
+#[test]
+fn require_returns_the_error_to_every_acquirer_of_the_failed_call() {
+    let backend = RecordingBackend::new();
+    backend.set_latency(ms(30));
+    backend.fail_next(transport_error);
+    let protector = protector(fast().retry_after(Duration::from_secs(60)), &backend);
+    let results: Vec<_> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| protector.acquire_with(FailurePolicy::Require)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for result in results {
+        match result {
+            Err(Error::Transport { timed_out: true, .. }) => {}
+            other => panic!("expected the transport error, got {other:?}"),
+        }
+    }
+    assert_eq!(backend.calls().len(), 1);
+    assert_eq!(protector.stats().refused, 6);
+    assert_eq!(protector.in_flight(), 0);
+}
+
+#[test]
+fn after_the_back_off_protection_is_asked_again() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(transport_error);
+    let protector = protector(fast(), &backend); // zero back-off
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+    assert!(guard.is_protected());
+    assert_eq!(backend.enable_calls(), 2);
+}
+
+#[test]
+fn deployment_blocked_goes_through_the_policy_and_backs_off() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(blocked);
+    let backoff = ms(50);
+    let protector = protector(fast().blocked_retry_after(backoff), &backend);
+    let asked = Instant::now();
+    let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
+    assert!(err.is_deployment_blocked());
+    // Remembered: the same answer without asking ECS again.
+    assert!(protector.acquire_with(FailurePolicy::Require).unwrap_err().is_deployment_blocked());
+    let unprotected = protector.acquire().unwrap();
+    assert!(!unprotected.is_protected());
+    assert_eq!(backend.calls().len(), 1);
+    drop(unprotected);
+    // The back-off is measured on the monotonic clock: once it has passed, ECS is asked again.
+    thread::sleep(backoff.saturating_sub(asked.elapsed()) + ms(5));
+    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+    assert!(guard.is_protected());
+    assert_eq!(backend.enable_calls(), 2);
+}
+
+#[test]
+fn permanent_refusals_are_remembered() {
+    for make in [access_denied as fn() -> Error, || Error::TaskRefused {
+        reason: RefusalReason::TaskNotValid,
+        detail: Some("standalone task".into()),
+        arn: None,
+    }] {
+        let backend = RecordingBackend::new();
+        backend.fail_next(make);
+        let protector = protector(
+            fast()
+                .retry_after(Duration::ZERO)
+                .refused_retry_after(Duration::from_secs(3600)),
+            &backend,
+        );
+        for _ in 0..100 {
+            let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
+            assert!(err.is_permanent(), "{err}");
+            drop(protector.acquire().unwrap());
+        }
+        assert_eq!(backend.calls().len(), 1, "a permanent refusal was asked again");
+    }
+}
+
+#[test]
+fn after_shutdown_no_enable_is_made_and_protection_goes_at_once() {
+    let backend = RecordingBackend::new();
+    // A long linger: shutdown must make it zero.
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    let working = protector.acquire_with(FailurePolicy::Require).unwrap();
+    protector.request_shutdown();
+    let calls_at_flag = backend.calls().len();
+    assert!(matches!(
+        protector.acquire_with(FailurePolicy::Require),
+        Err(Error::ShuttingDown)
+    ));
+    let late = protector.acquire_with(FailurePolicy::Proceed).unwrap();
+    assert!(!late.is_protected());
+    assert!(working.is_protected());
+    assert!(backend.last_confirmed_on(), "work in flight keeps its protection");
+    drop(late);
+    drop(working);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    assert!(matches!(
+        protector.acquire_with(FailurePolicy::Require),
+        Err(Error::ShuttingDown)
+    ));
+    let calls = backend.calls();
+    assert!(
+        calls[calls_at_flag..]
+            .iter()
+            .all(|c| c.change == Protection::Off),
+        "an enable after the flag: {calls:?}"
+    );
+    let stats = protector.stats();
+    assert!(stats.shutting_down);
+    assert_eq!((stats.refused, stats.unprotected), (2, 1));
+}
+
+#[test]
+fn drain_releases_lingering_protection_before_returning() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    drop(protector.acquire().unwrap());
+    assert!(backend.last_confirmed_on());
+    assert_eq!(protector.drain(Duration::from_secs(5)), Drained::Complete);
+    assert!(last_ok_is_off(&backend.calls()), "drain returned with protection on");
+}
+
+#[test]
+fn drain_waits_for_work_then_times_out_and_releases_anyway() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    let finishing = protector.acquire().unwrap();
+    let stuck = protector.acquire().unwrap();
+    let dropper = thread::spawn(move || {
+        thread::sleep(ms(10));
+        drop(finishing);
+    });
+    let drained = protector.drain(ms(80));
+    dropper.join().unwrap();
+    assert_eq!(drained, Drained::TimedOut { in_flight: 1 });
+    assert_eq!(drained.to_string(), "drain timed out with 1 units in flight");
+    assert!(last_ok_is_off(&backend.calls()));
+    drop(stuck);
+}
+
+#[test]
+fn a_disable_racing_an_acquire_ends_with_protection_on() {
+    let backend = RecordingBackend::new();
+    backend.set_latency(ms(3));
+    // Linger zero: every last release starts a disable right away.
+    let protector = protector(fast().linger(Duration::ZERO), &backend);
+    let mut rng = Rng(42);
+    for _ in 0..40 {
+        drop(protector.acquire_with(FailurePolicy::Require).unwrap());
+        thread::sleep(Duration::from_micros(rng.below(5_000)));
+        let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+        let start = Instant::now();
+        assert!(guard.is_protected());
+        thread::sleep(Duration::from_micros(rng.below(2_000)));
+        assert!(backend.last_confirmed_on(), "a disable landed while a guard lives");
+        let end = Instant::now();
+        drop(guard);
+        assert!(backend.protected_throughout(start, end));
+    }
+    assert_eq!(backend.max_concurrent_calls(), 1);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+}
+
+#[test]
+fn a_failed_disable_is_retried() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::ZERO).retry_after(ms(5)), &backend);
+    let guard = protector.acquire().unwrap();
+    backend.fail_next(transport_error);
+    drop(guard);
+    assert!(backend.wait_until(DEADLINE, |calls| {
+        let offs: Vec<_> = calls.iter().filter(|c| c.change == Protection::Off).collect();
+        offs.len() >= 2 && !offs[0].ok && offs[1].ok
+    }));
+    assert_eq!(protector.stats().failures, 1);
+}
+
+#[test]
+fn dropping_the_last_handle_releases_protection_and_stops_the_thread() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    let clone = protector.clone();
+    drop(protector.acquire().unwrap());
+    drop(protector);
+    assert!(backend.last_confirmed_on(), "a clone is still alive");
+    drop(clone);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+}
+
+/// A local backend that must never be called.
+#[derive(Debug, Default)]
+struct Local {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Backend for Local {
+    fn set_protection(&self, _: Protection) -> Result<ProtectionState, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(transport_error())
+    }
+
+    fn name(&self) -> &str {
+        "local-test"
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn local_mode_counts_and_calls_nothing() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let protector = Protector::with_config(
+        fast().policy(FailurePolicy::Require).build().unwrap(),
+        Local {
+            calls: Arc::clone(&calls),
+        },
+    );
+    let guards: Vec<_> = (0..3).map(|_| protector.acquire().unwrap()).collect();
+    assert!(guards.iter().all(|g| !g.is_protected()));
+    assert_eq!(protector.in_flight(), 3);
+    drop(guards);
+    assert_eq!(protector.drain(Duration::ZERO), Drained::Complete);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let stats = protector.stats();
+    assert_eq!((stats.state, stats.calls()), (State::Local, 0));
+}
