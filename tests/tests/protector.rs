@@ -93,7 +93,10 @@ impl Rng {
 fn stress_sixteen_threads_every_unit_protected_throughout() {
     for iteration in 0..12u64 {
         let backend = RecordingBackend::new();
-        let protector = protector(fast().linger(ms(2)), &backend);
+        // Linger zero and short lingers make the count's trips to zero race with new
+        // acquires: disables in the air while units arrive.
+        let linger = [Duration::ZERO, Duration::from_micros(300), ms(2)][iteration as usize % 3];
+        let protector = protector(fast().linger(linger), &backend);
         let spans = Mutex::new(Vec::new());
         let done = AtomicBool::new(false);
         thread::scope(|scope| {
@@ -113,11 +116,11 @@ fn stress_sixteen_threads_every_unit_protected_throughout() {
                         for _ in 0..12 {
                             // Random gaps let the count reach zero, so that disables race
                             // with new acquires.
-                            thread::sleep(Duration::from_micros(rng.below(4_000)));
+                            thread::sleep(Duration::from_micros(rng.below(8_000)));
                             let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
                             assert!(guard.is_protected());
                             let start = Instant::now();
-                            thread::sleep(Duration::from_micros(rng.below(2_000)));
+                            thread::sleep(Duration::from_micros(rng.below(1_000)));
                             let end = Instant::now();
                             drop(guard);
                             spans.lock().unwrap().push((start, end));
