@@ -580,3 +580,6 @@ impl fmt::Display for Drained {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

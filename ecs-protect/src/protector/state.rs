@@ -401,6 +401,7 @@ impl Inner {
         s.stale_at = None;
         s.stale = false;
         s.overrun = false;
+        s.phase = Phase::Off;
         match result {
             Ok(_) => {
                 s.maybe_on = false;
@@ -429,7 +430,6 @@ impl Inner {
                 self.emit(&s, Event::Failed, Some(latency));
             }
         }
-        s.phase = Phase::Off;
         self.notify();
         s
     }
@@ -444,6 +444,7 @@ impl Inner {
         s.renew_at = None;
         s.stale_at = None;
         s.stale = false;
+        s.phase = Phase::Off;
         log::warn!(
             "task protection expired before it could be renewed; {} units in flight run unprotected",
             self.in_flight()

@@ -59,8 +59,9 @@ pub(crate) fn run(inner: Arc<Inner>) {
             Phase::On | Phase::Draining => {
                 let since = s.since.unwrap_or(now);
                 if s.expires.is_some_and(|e| now >= e) {
+                    let was = s.phase;
                     inner.lapse(&mut s, now);
-                    s.phase = match s.phase {
+                    s.phase = match was {
                         Phase::Draining if !s.shutdown => {
                             s.counters.windows += 1;
                             Phase::Window {
