@@ -499,7 +499,8 @@ impl ConfigBuilder {
                 self.fail("hard_cap", message);
             }
             None => {
-                self.config.hard_cap = default_hard_cap(self.config.max_hold, self.config.hold_grace);
+                self.config.hard_cap =
+                    default_hard_cap(self.config.max_hold, self.config.hold_grace);
             }
         }
         match self.error {
@@ -613,8 +614,11 @@ mod tests {
 
     #[test]
     fn hard_cap_default_follows_max_hold() {
-        let c = env(&[("ECS_PROTECT_MAX_HOLD", "50ms"), ("ECS_PROTECT_HOLD_GRACE", "1s")])
-            .unwrap();
+        let c = env(&[
+            ("ECS_PROTECT_MAX_HOLD", "50ms"),
+            ("ECS_PROTECT_HOLD_GRACE", "1s"),
+        ])
+        .unwrap();
         assert_eq!(c.hard_cap(), Duration::from_millis(1050));
         let c = Config::builder()
             .max_hold(Duration::from_secs(48 * 3600))
@@ -627,14 +631,29 @@ mod tests {
     fn builder_errors_name_the_method() {
         let ms = Duration::from_millis;
         let cases: [(ConfigBuilder, &str); 6] = [
-            (Config::builder().linger(ms(900_001)), "ConfigBuilder::linger"),
-            (Config::builder().max_hold(Duration::ZERO), "ConfigBuilder::max_hold"),
-            (Config::builder().window(Duration::ZERO), "ConfigBuilder::window"),
             (
-                Config::builder().max_hold(ms(100)).hold_grace(ms(50)).hard_cap(ms(120)),
+                Config::builder().linger(ms(900_001)),
+                "ConfigBuilder::linger",
+            ),
+            (
+                Config::builder().max_hold(Duration::ZERO),
+                "ConfigBuilder::max_hold",
+            ),
+            (
+                Config::builder().window(Duration::ZERO),
+                "ConfigBuilder::window",
+            ),
+            (
+                Config::builder()
+                    .max_hold(ms(100))
+                    .hold_grace(ms(50))
+                    .hard_cap(ms(120)),
                 "ConfigBuilder::hard_cap",
             ),
-            (Config::builder().emf_namespace(""), "ConfigBuilder::emf_namespace"),
+            (
+                Config::builder().emf_namespace(""),
+                "ConfigBuilder::emf_namespace",
+            ),
             (
                 Config::builder().retry_after(Duration::from_secs(3601)),
                 "ConfigBuilder::retry_after",
@@ -666,6 +685,9 @@ mod tests {
             .linger(Duration::from_secs(3600))
             .build()
             .unwrap_err();
-        assert!(err.to_string().starts_with("invalid ConfigBuilder::expires_in_minutes"));
+        assert!(
+            err.to_string()
+                .starts_with("invalid ConfigBuilder::expires_in_minutes")
+        );
     }
 }

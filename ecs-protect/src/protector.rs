@@ -29,13 +29,13 @@ mod stats;
 mod worker;
 
 use std::fmt;
-use std::sync::{Arc, Weak};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use emf::Emf;
 #[cfg(test)]
 use emf::Sink;
-use emf::Emf;
 use state::{ACQUIRE, Action, Inner, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
 pub use stats::{State, Stats};
 
@@ -136,7 +136,12 @@ impl Protector {
 
     /// A protector whose every acquire fails with `error` through `config`'s policy.
     pub(crate) fn misconfigured(config: Config, error: Error) -> Self {
-        Protector::build(Inner::new(config, Box::new(crate::Disabled), Some(error), None))
+        Protector::build(Inner::new(
+            config,
+            Box::new(crate::Disabled),
+            Some(error),
+            None,
+        ))
     }
 
     #[cfg(test)]
@@ -148,9 +153,7 @@ impl Protector {
     /// Makes this protector also obey the shutdown that
     /// [`Shutdown::install`](crate::Shutdown::install) registered (the default protector).
     pub(crate) fn follow_installed_shutdown(&self) {
-        self.inner()
-            .follows_installed
-            .store(true, Ordering::SeqCst);
+        self.inner().follows_installed.store(true, Ordering::SeqCst);
     }
 
     fn build(inner: Inner) -> Self {
@@ -244,7 +247,10 @@ impl Protector {
                 let err = duplicate(err);
                 return self.refuse(s, policy, err);
             }
-            if !s.shutdown && inner.follows_installed.load(Ordering::SeqCst) && crate::shutdown::installed_requested() {
+            if !s.shutdown
+                && inner.follows_installed.load(Ordering::SeqCst)
+                && crate::shutdown::installed_requested()
+            {
                 drop(s);
                 inner.request_shutdown();
                 s = inner.lock();
@@ -314,8 +320,7 @@ impl Protector {
                 // One warning, then at most one every ten seconds with a count, so that a
                 // busy worker under a long outage does not flood its log.
                 let now = Instant::now();
-                if s
-                    .warned_at
+                if s.warned_at
                     .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
                 {
                     let others = std::mem::take(&mut s.unwarned);
@@ -369,7 +374,9 @@ impl Protector {
                 (None, Phase::Off) => State::Off,
             }
         };
-        let current = s.since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        let current = s
+            .since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
         Stats {
             enables: c.enables,
             renewals: c.renewals,

@@ -251,7 +251,11 @@ fn register(shutdown: &Shutdown) -> std::io::Result<()> {
     let mut ids = Vec::new();
     let result = (|| {
         // The exit must go first: on the first SIGINT it finds the flag still false.
-        ids.push(flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(f))?);
+        ids.push(flag::register_conditional_shutdown(
+            SIGINT,
+            130,
+            Arc::clone(f),
+        )?);
         ids.push(flag::register(SIGINT, Arc::clone(f))?);
         ids.push(flag::register(SIGTERM, Arc::clone(f))?);
         #[cfg(unix)]

@@ -188,15 +188,24 @@ fn protection_is_renewed_before_it_expires_during_a_long_unit() {
     let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
     let start = Instant::now();
     // The unit outlives the granted expiry several times over.
-    assert!(backend.wait_until(DEADLINE, |calls| calls
-        .iter()
-        .filter(|c| c.ok && matches!(c.change, Protection::On { .. }))
-        .count()
-        >= 5));
+    assert!(backend.wait_until(DEADLINE, |calls| {
+        calls
+            .iter()
+            .filter(|c| c.ok && matches!(c.change, Protection::On { .. }))
+            .count()
+            >= 5
+    }));
     let end = Instant::now();
     drop(guard);
-    assert!(end - start > ms(60 * 2), "the unit did not outlive the expiry");
-    assert!(backend.protected_throughout(start, end), "{:?}", backend.calls());
+    assert!(
+        end - start > ms(60 * 2),
+        "the unit did not outlive the expiry"
+    );
+    assert!(
+        backend.protected_throughout(start, end),
+        "{:?}",
+        backend.calls()
+    );
     assert!(protector.stats().renewals >= 4);
     assert!(backend.wait_until(DEADLINE, last_ok_is_off));
 }
@@ -290,7 +299,11 @@ fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_ca
     let admitted = Instant::now();
     assert!(late.is_protected());
     assert!(backend.protected_at(admitted));
-    assert_eq!(backend.enable_calls(), 1, "the late unit needed no new enable");
+    assert_eq!(
+        backend.enable_calls(),
+        1,
+        "the late unit needed no new enable"
+    );
     drop(late);
     eventually("the hard cap", || protector.stats().hard_caps == 1);
     // The stuck unit is still running, yet protection is off.
@@ -335,7 +348,9 @@ fn require_returns_the_error_to_every_acquirer_of_the_failed_call() {
     });
     for result in results {
         match result {
-            Err(Error::Transport { timed_out: true, .. }) => {}
+            Err(Error::Transport {
+                timed_out: true, ..
+            }) => {}
             other => panic!("expected the transport error, got {other:?}"),
         }
     }
@@ -365,7 +380,12 @@ fn deployment_blocked_goes_through_the_policy_and_backs_off() {
     let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
     assert!(err.is_deployment_blocked());
     // Remembered: the same answer without asking ECS again.
-    assert!(protector.acquire_with(FailurePolicy::Require).unwrap_err().is_deployment_blocked());
+    assert!(
+        protector
+            .acquire_with(FailurePolicy::Require)
+            .unwrap_err()
+            .is_deployment_blocked()
+    );
     let unprotected = protector.acquire().unwrap();
     assert!(!unprotected.is_protected());
     assert_eq!(backend.calls().len(), 1);
@@ -397,7 +417,11 @@ fn permanent_refusals_are_remembered() {
             assert!(err.is_permanent(), "{err}");
             drop(protector.acquire().unwrap());
         }
-        assert_eq!(backend.calls().len(), 1, "a permanent refusal was asked again");
+        assert_eq!(
+            backend.calls().len(),
+            1,
+            "a permanent refusal was asked again"
+        );
     }
 }
 
@@ -416,7 +440,10 @@ fn after_shutdown_no_enable_is_made_and_protection_goes_at_once() {
     let late = protector.acquire_with(FailurePolicy::Proceed).unwrap();
     assert!(!late.is_protected());
     assert!(working.is_protected());
-    assert!(backend.last_confirmed_on(), "work in flight keeps its protection");
+    assert!(
+        backend.last_confirmed_on(),
+        "work in flight keeps its protection"
+    );
     drop(late);
     drop(working);
     assert!(backend.wait_until(DEADLINE, last_ok_is_off));
@@ -443,7 +470,10 @@ fn drain_releases_lingering_protection_before_returning() {
     drop(protector.acquire().unwrap());
     assert!(backend.last_confirmed_on());
     assert_eq!(protector.drain(Duration::from_secs(5)), Drained::Complete);
-    assert!(last_ok_is_off(&backend.calls()), "drain returned with protection on");
+    assert!(
+        last_ok_is_off(&backend.calls()),
+        "drain returned with protection on"
+    );
 }
 
 #[test]
@@ -459,7 +489,10 @@ fn drain_waits_for_work_then_times_out_and_releases_anyway() {
     let drained = protector.drain(ms(80));
     dropper.join().unwrap();
     assert_eq!(drained, Drained::TimedOut { in_flight: 1 });
-    assert_eq!(drained.to_string(), "drain timed out with 1 units in flight");
+    assert_eq!(
+        drained.to_string(),
+        "drain timed out with 1 units in flight"
+    );
     assert!(last_ok_is_off(&backend.calls()));
     drop(stuck);
 }
@@ -478,7 +511,10 @@ fn a_disable_racing_an_acquire_ends_with_protection_on() {
         let start = Instant::now();
         assert!(guard.is_protected());
         thread::sleep(Duration::from_micros(rng.below(2_000)));
-        assert!(backend.last_confirmed_on(), "a disable landed while a guard lives");
+        assert!(
+            backend.last_confirmed_on(),
+            "a disable landed while a guard lives"
+        );
         let end = Instant::now();
         drop(guard);
         assert!(backend.protected_throughout(start, end));
@@ -495,7 +531,10 @@ fn a_failed_disable_is_retried() {
     backend.fail_next(transport_error);
     drop(guard);
     assert!(backend.wait_until(DEADLINE, |calls| {
-        let offs: Vec<_> = calls.iter().filter(|c| c.change == Protection::Off).collect();
+        let offs: Vec<_> = calls
+            .iter()
+            .filter(|c| c.change == Protection::Off)
+            .collect();
         offs.len() >= 2 && !offs[0].ok && offs[1].ok
     }));
     assert_eq!(protector.stats().failures, 1);

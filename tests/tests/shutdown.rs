@@ -139,5 +139,8 @@ fn first_sigint_is_graceful_second_exits_at_once() {
     kill(&child, "INT");
     let status = wait(&mut child);
     assert_eq!(status.code(), Some(130), "{status:?}");
-    assert!(rx.try_recv().is_err(), "the child kept running after the second SIGINT");
+    assert!(
+        rx.try_recv().is_err(),
+        "the child kept running after the second SIGINT"
+    );
 }

@@ -85,7 +85,9 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["", "5", "s", "5 s", "-5s", "1.5s", "5sec", "5d", "soon", "5s ms"] {
+        for bad in [
+            "", "5", "s", "5 s", "-5s", "1.5s", "5sec", "5d", "soon", "5s ms",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(parse("99999999999999999999h"), None);

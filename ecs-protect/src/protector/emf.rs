@@ -49,7 +49,9 @@ pub(crate) struct Emf {
 
 impl fmt::Debug for Emf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emf").field("namespace", &self.namespace).finish()
+        f.debug_struct("Emf")
+            .field("namespace", &self.namespace)
+            .finish()
     }
 }
 
@@ -173,17 +175,15 @@ mod tests {
 
     #[test]
     fn no_latency_no_latency_metric() {
-        let v: Value = serde_json::from_str(&line(
-            "N",
-            0,
-            Event::Shutdown,
-            "off",
-            false,
-            0,
-            None,
-        ))
-        .unwrap();
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 2);
+        let v: Value =
+            serde_json::from_str(&line("N", 0, Event::Shutdown, "off", false, 0, None)).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(v.get("CallLatency").is_none());
         assert_eq!(v["Protected"], 0);
     }

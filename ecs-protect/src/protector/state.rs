@@ -239,7 +239,11 @@ impl Inner {
         &'a self,
         mut s: MutexGuard<'a, Slow>,
         action: Action,
-    ) -> (MutexGuard<'a, Slow>, Result<crate::ProtectionState, Error>, Instant) {
+    ) -> (
+        MutexGuard<'a, Slow>,
+        Result<crate::ProtectionState, Error>,
+        Instant,
+    ) {
         debug_assert!(s.call.is_none(), "two calls in the air");
         s.call = Some(action);
         let change = match action {
@@ -295,7 +299,8 @@ impl Inner {
         });
         match result {
             Ok(state) => {
-                let requested = Duration::from_secs(u64::from(self.config.expires_in_minutes()) * 60);
+                let requested =
+                    Duration::from_secs(u64::from(self.config.expires_in_minutes()) * 60);
                 // The sooner of what the backend said and what was asked, counted from the
                 // call's start: a clock ahead of ECS's must not make us renew too late.
                 let by_request = started + requested;
@@ -343,7 +348,9 @@ impl Inner {
                 };
                 self.log_enable_failure(&err, action, backoff, latency);
                 if action == Action::Renew {
-                    let left = s.expires.map_or(Duration::ZERO, |e| e.saturating_duration_since(now));
+                    let left = s
+                        .expires
+                        .map_or(Duration::ZERO, |e| e.saturating_duration_since(now));
                     s.renew_at = Some(now + backoff.min(left / 4).max(Duration::from_millis(1)));
                 }
                 s.backoff = Some(Backoff {
@@ -359,8 +366,18 @@ impl Inner {
         (s, attempt)
     }
 
-    fn log_enable_failure(&self, err: &Error, action: Action, backoff: Duration, latency: Duration) {
-        let what = if action == Action::Renew { "renew" } else { "enable" };
+    fn log_enable_failure(
+        &self,
+        err: &Error,
+        action: Action,
+        backoff: Duration,
+        latency: Duration,
+    ) {
+        let what = if action == Action::Renew {
+            "renew"
+        } else {
+            "enable"
+        };
         let again = Readable(backoff);
         if err.is_deployment_blocked() {
             log::warn!(
@@ -393,7 +410,10 @@ impl Inner {
         let (mut s, result, started) = self.call(s, Action::Disable);
         let now = Instant::now();
         let latency = now - started;
-        let held = s.since.take().map(|since| started.saturating_duration_since(since));
+        let held = s
+            .since
+            .take()
+            .map(|since| started.saturating_duration_since(since));
         if let Some(held) = held {
             s.counters.time_protected += held;
         }
@@ -456,7 +476,13 @@ impl Inner {
     pub(crate) fn emit(&self, s: &Slow, event: Event, latency: Option<Duration>) {
         if let Some(emf) = &self.emf {
             let protected = matches!(s.phase, Phase::On | Phase::Draining);
-            emf.emit(event, self.backend.name(), protected, self.in_flight(), latency);
+            emf.emit(
+                event,
+                self.backend.name(),
+                protected,
+                self.in_flight(),
+                latency,
+            );
         }
     }
 
@@ -471,7 +497,9 @@ impl Inner {
         self.update_watch(&s);
         let in_flight = self.in_flight();
         if self.local {
-            log::info!("shutdown requested: new work is refused or runs unprotected ({in_flight} units in flight)");
+            log::info!(
+                "shutdown requested: new work is refused or runs unprotected ({in_flight} units in flight)"
+            );
         } else {
             log::info!(
                 "shutdown requested: no new protection is taken; protection is released as soon \

@@ -51,7 +51,10 @@ fn each_state_change_writes_one_emf_line() {
         .iter()
         .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
         .collect();
-    let names: Vec<&str> = events.iter().map(|e| e["Event"].as_str().unwrap()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["Event"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["enabled", "shutdown", "disabled"], "{lines:?}");
     for event in &events {
         let directive = &event["_aws"]["CloudWatchMetrics"][0];
@@ -73,7 +76,10 @@ fn emf_is_off_by_default() {
 #[test]
 fn a_misconfigured_protector_fails_every_acquire_through_the_policy() {
     let err = Error::config("ECS_PROTECT_LINGER", "expected a duration, got \"soon\"");
-    let config = Config::builder().policy(FailurePolicy::Require).build().unwrap();
+    let config = Config::builder()
+        .policy(FailurePolicy::Require)
+        .build()
+        .unwrap();
     let protector = Protector::misconfigured(config, err);
     for _ in 0..3 {
         match protector.acquire() {
@@ -117,8 +123,11 @@ fn the_word_packs_count_and_generation() {
     assert_eq!((count(word), generation(word)), (2, 3));
     assert_eq!(word & (OPEN | WATCH), OPEN | WATCH);
     // The generation wraps without touching the count or the flags.
-    let wrapped = (u64::MAX & !0xFFFF_FFFF | OPEN).wrapping_add(ACQUIRE);
-    assert_eq!((count(wrapped), generation(wrapped), wrapped & OPEN), (1, 0, OPEN));
+    let wrapped = (!0xFFFF_FFFF_u64 | OPEN).wrapping_add(ACQUIRE);
+    assert_eq!(
+        (count(wrapped), generation(wrapped), wrapped & OPEN),
+        (1, 0, OPEN)
+    );
 }
 
 #[test]

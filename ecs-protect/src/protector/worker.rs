@@ -136,7 +136,12 @@ pub(crate) fn run(inner: Arc<Inner>) {
                         // then enables again.
                         if inner
                             .word
-                            .compare_exchange(word, word & !OPEN, Ordering::SeqCst, Ordering::SeqCst)
+                            .compare_exchange(
+                                word,
+                                word & !OPEN,
+                                Ordering::SeqCst,
+                                Ordering::SeqCst,
+                            )
                             .is_ok()
                         {
                             let reason = if s.shutdown {
@@ -151,7 +156,7 @@ pub(crate) fn run(inner: Arc<Inner>) {
                         }
                         continue;
                     }
-                    if !idle.is_some_and(|(g, _)| g == generation) {
+                    if idle.is_none_or(|(g, _)| g != generation) {
                         idle = Some((generation, now));
                     }
                     let lingered_until = idle.map(|(_, at)| at + config.linger());
