@@ -446,7 +446,7 @@ impl Protector {
             while s.call.is_some() {
                 s = inner.wait(s, None);
             }
-            if s.phase != Phase::Off || s.maybe_on {
+            if matches!(s.phase, Phase::On | Phase::Draining) || s.maybe_on {
                 inner.close();
                 s = inner.disable(s, "drain");
             }

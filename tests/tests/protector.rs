@@ -591,3 +591,39 @@ fn local_mode_counts_and_calls_nothing() {
     let stats = protector.stats();
     assert_eq!((stats.state, stats.calls()), (State::Local, 0));
 }
+
+#[test]
+fn failing_renewals_stop_handing_out_protected_guards_before_expiry() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(80));
+    let protector = protector(fast().retry_after(ms(5)), &backend);
+    let long = protector.acquire_with(FailurePolicy::Require).unwrap();
+    for _ in 0..1_000 {
+        backend.fail_next(transport_error);
+    }
+    // Until the renewal is overdue new work is admitted under the existing protection;
+    // after that it must confirm protection itself, which fails under `Require`.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match protector.acquire_with(FailurePolicy::Require) {
+            Ok(guard) => {
+                assert!(
+                    backend.protected_at(Instant::now()),
+                    "a guard without protection"
+                );
+                drop(guard);
+            }
+            Err(err) => {
+                assert!(matches!(err, Error::Transport { .. }), "{err}");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "renewal failures went unnoticed");
+        thread::sleep(ms(1));
+    }
+    eventually("the protection to lapse", || {
+        protector.stats().state != State::On
+    });
+    assert!(protector.stats().renewals >= 1);
+    drop(long);
+}

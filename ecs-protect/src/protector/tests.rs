@@ -136,3 +136,29 @@ fn protector_and_guard_are_send_sync() {
     check::<Protector>();
     check::<Guard>();
 }
+
+#[test]
+fn the_background_thread_ends_with_the_last_handle() {
+    let protector = Protector::with_config(
+        Config::builder()
+            .linger(Duration::from_secs(600))
+            .build()
+            .unwrap(),
+        Instantly,
+    );
+    drop(protector.acquire().unwrap());
+    let link = protector.link();
+    let clone = protector.clone();
+    drop(protector);
+    assert!(link.0.upgrade().is_some(), "a clone is still alive");
+    drop(clone);
+    // The thread holds the state until it has released protection and returned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while link.0.upgrade().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the thread did not end"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
