@@ -1,28 +1,4 @@
 //! [`Config`]: every setting of a protector, its builder and `from_env`.
-//!
-//! # Environment variables
-//!
-//! [`Config::from_env`] reads these variables (an empty value counts as unset). The backend
-//! itself is chosen by `ECS_PROTECT_BACKEND` and the AWS variables (see the crate docs).
-//!
-//! | variable | meaning | default | accepted |
-//! |---|---|---|---|
-//! | `ECS_PROTECT_EXPIRES_MINUTES` | minutes ECS keeps protection before clearing it by itself; renewed while work runs | `120` | `1..=2880` |
-//! | `ECS_PROTECT_LINGER` | how long protection stays on after the last unit of work ends | `5s` | `0s..=15m` |
-//! | `ECS_PROTECT_MAX_HOLD` | continuous protection after which a breathing window opens | `15m` | `1ms..=48h` |
-//! | `ECS_PROTECT_WINDOW` | how long protection stays off during a breathing window | `30s` | `1ms..=1h` |
-//! | `ECS_PROTECT_HOLD_GRACE` | how long the window waits for work in flight before letting new work in again | `2m` | `0s..=24h` |
-//! | `ECS_PROTECT_HARD_CAP` | longest continuous protection, even with work in flight (logged as an error) | `4 × MAX_HOLD` | `MAX_HOLD + HOLD_GRACE ..= 168h` |
-//! | `ECS_PROTECT_POLICY` | what `acquire` does when protection cannot be had: `proceed` (run unprotected, warn) or `require` (return the error) | `proceed` | `proceed`, `require` |
-//! | `ECS_PROTECT_RETRY_AFTER` | back-off after a failed call (network, throttling) before ECS is asked again | `5s` | `0s..=1h` |
-//! | `ECS_PROTECT_BLOCKED_RETRY_AFTER` | back-off after a `DEPLOYMENT_BLOCKED` answer | `1m` | `0s..=1h` |
-//! | `ECS_PROTECT_REFUSED_RETRY_AFTER` | back-off after a permanent refusal (`TASK_NOT_VALID`, access denied) | `10m` | `0s..=24h` |
-//! | `ECS_PROTECT_EMF` | write a CloudWatch Embedded Metric Format line on stdout at each state change | `false` | `true`, `false`, `1`, `0` |
-//! | `ECS_PROTECT_EMF_NAMESPACE` | the CloudWatch namespace of those metrics | `ECSProtect` | 1 to 255 characters |
-//!
-//! Durations are written as `0` or as one or more `<whole number><unit>` parts with the units
-//! `ms`, `s`, `m` and `h`: `250ms`, `5s`, `30m`, `1h30m`. A bare number other than `0` is
-//! rejected, so that `ECS_PROTECT_LINGER=5` cannot be misread.
 
 mod duration;
 
@@ -86,7 +62,7 @@ const REFUSED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(2
 /// Every setting of a [`Protector`](crate::Protector), validated.
 ///
 /// Build one with [`Config::builder`] or read it from `ECS_PROTECT_*` variables with
-/// [`Config::from_env`]; the [module docs](self) list the variables.
+/// [`Config::from_env`]; the table below lists the variables.
 ///
 /// ```
 /// use ecs_protect::{Config, FailurePolicy, Protector, Disabled};
@@ -102,6 +78,30 @@ const REFUSED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(2
 /// # drop(protector);
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
+///
+/// # Environment variables
+///
+/// [`Config::from_env`] reads these variables (an empty value counts as unset). The backend
+/// itself is chosen by `ECS_PROTECT_BACKEND` and the AWS variables (see the crate docs).
+///
+/// | variable | meaning | default | accepted |
+/// |---|---|---|---|
+/// | `ECS_PROTECT_EXPIRES_MINUTES` | minutes ECS keeps protection before clearing it by itself; renewed while work runs | `120` | `1..=2880` |
+/// | `ECS_PROTECT_LINGER` | how long protection stays on after the last unit of work ends | `5s` | `0s..=15m` |
+/// | `ECS_PROTECT_MAX_HOLD` | continuous protection after which a breathing window opens | `15m` | `1ms..=48h` |
+/// | `ECS_PROTECT_WINDOW` | how long protection stays off during a breathing window | `30s` | `1ms..=1h` |
+/// | `ECS_PROTECT_HOLD_GRACE` | how long the window waits for work in flight before letting new work in again | `2m` | `0s..=24h` |
+/// | `ECS_PROTECT_HARD_CAP` | longest continuous protection, even with work in flight (logged as an error) | `4 × MAX_HOLD` | `MAX_HOLD + HOLD_GRACE ..= 168h` |
+/// | `ECS_PROTECT_POLICY` | what `acquire` does when protection cannot be had: `proceed` (run unprotected, warn) or `require` (return the error) | `proceed` | `proceed`, `require` |
+/// | `ECS_PROTECT_RETRY_AFTER` | back-off after a failed call (network, throttling) before ECS is asked again | `5s` | `0s..=1h` |
+/// | `ECS_PROTECT_BLOCKED_RETRY_AFTER` | back-off after a `DEPLOYMENT_BLOCKED` answer | `1m` | `0s..=1h` |
+/// | `ECS_PROTECT_REFUSED_RETRY_AFTER` | back-off after a permanent refusal (`TASK_NOT_VALID`, access denied) | `10m` | `0s..=24h` |
+/// | `ECS_PROTECT_EMF` | write a CloudWatch Embedded Metric Format line on stdout at each state change | `false` | `true`, `false`, `1`, `0` |
+/// | `ECS_PROTECT_EMF_NAMESPACE` | the CloudWatch namespace of those metrics | `ECSProtect` | 1 to 255 characters |
+///
+/// Durations are written as `0` or as one or more `<whole number><unit>` parts with the units
+/// `ms`, `s`, `m` and `h`: `250ms`, `5s`, `30m`, `1h30m`. A bare number other than `0` is
+/// rejected, so that `ECS_PROTECT_LINGER=5` cannot be misread.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     expires_in_minutes: u32,
@@ -149,7 +149,7 @@ impl Config {
     }
 
     /// Reads the `ECS_PROTECT_*` variables of the process environment (see the
-    /// [module docs](self)); unset variables keep their defaults.
+    /// [`Config`] docs); unset variables keep their defaults.
     ///
     /// # Errors
     ///
@@ -403,6 +403,10 @@ impl ConfigBuilder {
 
     /// How long protection stays on after the last unit of work ends, so a steady stream of
     /// work costs a handful of calls. Zero during shutdown. Default 5 s, range 0 s..=15 min.
+    ///
+    /// The release path takes no lock, so the background thread notices idleness by looking
+    /// at the count every quarter linger: protection goes between one and one and a half
+    /// lingers after the last unit ends. With zero, each last release wakes the thread.
     pub fn linger(self, linger: Duration) -> Self {
         self.duration("linger", linger, LINGER, |c, d| c.linger = d)
     }

@@ -1,27 +1,4 @@
 //! [`Protector`] and [`Guard`]: reference-counted task protection.
-//!
-//! # How it works
-//!
-//! One word holds the number of units in flight and an `OPEN` bit meaning "protection is
-//! confirmed on, not near expiry, no breathing window, no shutdown". An acquire adds one
-//! to the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
-//! subtracts one. Everything else (the first enable, waiting for a call in the air, the
-//! failure policy) happens on the slow path, under a mutex that is never held during a
-//! backend call. A background thread per protector measures the linger, renews protection
-//! half-way to its expiry while work is in flight, opens breathing windows after
-//! `max_hold`, enforces the hard cap and retries failed disables.
-//!
-//! Only one backend call is ever in the air per protector: acquirers that find an enable in
-//! the air wait for its answer instead of sending their own.
-//!
-//! # At process exit
-//!
-//! Protection lingers after the last unit ends, and the default protector is a `static`
-//! that is never dropped. A process that returns from `main` while protection lingers
-//! leaves the task protected until ECS's expiry (`ECS_PROTECT_EXPIRES_MINUTES`) unless the
-//! task stops with the process, which it does when the worker is its essential container.
-//! Call [`Protector::drain`] before leaving `main` to release protection at once; it is
-//! what a SIGTERM handler should do anyway.
 
 mod emf;
 mod state;
@@ -57,6 +34,62 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 /// assert_eq!(protector.in_flight(), 0);
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
+///
+/// # How it works
+///
+/// One word holds the number of units in flight and an `OPEN` bit meaning "protection is
+/// confirmed on, not near expiry, no breathing window, no shutdown". An acquire adds one
+/// to the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
+/// subtracts one. Everything else (the first enable, waiting for a call in the air, the
+/// failure policy) happens on the slow path, under a mutex that is never held during a
+/// backend call. A background thread per protector measures the linger, renews protection
+/// half-way to its expiry while work is in flight, opens breathing windows after
+/// `max_hold`, enforces the hard cap and retries failed disables.
+///
+/// Only one backend call is ever in the air per protector: acquirers that find an enable in
+/// the air wait for its answer (and share its failure) instead of sending their own. A
+/// disable that races a new acquire finishes first; the acquire then enables again.
+///
+/// # Renewal
+///
+/// Protection is renewed half-way to the expiry the backend confirmed (or the requested
+/// minutes, counted from the call's start, when it reported none; the sooner of the two
+/// otherwise) while work is in flight. Idle protection due for renewal is released instead.
+/// If renewals keep failing, new work stops being admitted under the old protection at
+/// three quarters of its life and must confirm protection itself (through the policy).
+///
+/// # Breathing window, grace and hard cap
+///
+/// After `max_hold` of continuous protection new acquires wait while the work in flight
+/// finishes; protection is then released for `window`, and taken again for the waiting
+/// work (unless shutdown was requested meanwhile: they then get the shutdown answer). If
+/// work is still running `hold_grace` after the window was due, new work is let in again
+/// under the current protection (a warning names the count) and no window is tried until
+/// the hard cap: when continuous protection reaches `hard_cap`, it is released even with
+/// work in flight (logged as an error, counted in [`Stats::hard_caps`]), for one window.
+///
+/// # Failures
+///
+/// A failed enable goes through the [`FailurePolicy`] and is remembered for a back-off
+/// (`retry_after`, `blocked_retry_after` for `DEPLOYMENT_BLOCKED`, `refused_retry_after`
+/// for [permanent](Error::is_permanent) refusals): meanwhile acquires get the same answer at
+/// once, without a call. A failed disable is retried every `retry_after` until the
+/// protection's expiry, ECS's own backstop.
+///
+/// # Local mode
+///
+/// With a [local](Backend::is_local) backend (outside ECS) the protector counts work and
+/// calls nothing; it says so once in the log. Guards then report `is_protected() == false`
+/// and acquires succeed under either policy until shutdown.
+///
+/// # At process exit
+///
+/// Protection lingers after the last unit ends, and the default protector is a `static`
+/// that is never dropped. A process that returns from `main` while protection lingers
+/// leaves the task protected until ECS's expiry (`ECS_PROTECT_EXPIRES_MINUTES`) unless the
+/// task stops with the process, which it does when the worker is its essential container.
+/// Call [`Protector::drain`] before leaving `main` to release protection at once; it is
+/// what a SIGTERM handler should do anyway.
 #[derive(Clone)]
 pub struct Protector {
     handle: Arc<Handle>,
@@ -412,7 +445,7 @@ impl Protector {
     /// releases protection at once (on this thread, whatever is still in flight) and says
     /// what happened.
     ///
-    /// Call it before leaving `main` (see the [module docs](self) on process exit).
+    /// Call it before leaving `main` (see "At process exit" in the [`Protector`] docs).
     ///
     /// ```
     /// use ecs_protect::{Disabled, Drained, Protector};

@@ -1,29 +1,4 @@
 //! [`Shutdown`]: SIGTERM and SIGINT as a flag that worker loops check and protectors obey.
-//!
-//! [`Shutdown::install`] registers, through `signal_hook::flag`:
-//!
-//! 1. an exit with status 130 on SIGINT, armed only once the flag is set (registered first,
-//!    as signal-hook teaches, so that the first SIGINT does not exit but a second one does);
-//! 2. SIGINT and SIGTERM setting the flag.
-//!
-//! So SIGTERM (what ECS sends when it stops a task) or a first Ctrl+C asks for a graceful
-//! shutdown, and a SIGINT after that exits at once.
-//!
-//! # Ordering promise
-//!
-//! The signal handler stores the flag with `SeqCst`. [`Shutdown::requested`] returns `true`
-//! only after every protector linked to this `Shutdown` (and, for the installed one, the
-//! default protector) has been told: so once `requested()` has returned `true` on a thread,
-//! every later acquire on any of those protectors is treated as after shutdown (no new
-//! enable call; [`FailurePolicy::Require`](crate::FailurePolicy::Require) refuses it). A
-//! background thread (on Unix, woken through a self-pipe, never polling) tells them within
-//! moments of the signal even if nobody calls `requested()`.
-//!
-//! # When to use
-//!
-//! In worker loops: check [`requested`](Shutdown::requested) before taking the next message,
-//! or sleep with [`wait_timeout`](Shutdown::wait_timeout) between polls; after the loop,
-//! call [`Protector::drain`](crate::Protector::drain).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +26,32 @@ use crate::{Error, Protector};
 /// println!("{drained}");
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
+///
+/// [`Shutdown::install`] registers, through `signal_hook::flag`:
+///
+/// 1. an exit with status 130 on SIGINT, armed only once the flag is set (registered first,
+///    as signal-hook teaches, so that the first SIGINT does not exit but a second one does);
+/// 2. SIGINT and SIGTERM setting the flag.
+///
+/// So SIGTERM (what ECS sends when it stops a task) or a first Ctrl+C asks for a graceful
+/// shutdown, and a SIGINT after that exits at once.
+///
+/// # Ordering promise
+///
+/// The signal handler stores the flag with `SeqCst`. [`Shutdown::requested`] returns `true`
+/// only after every protector linked to this `Shutdown` (and, for the installed one, the
+/// default protector) has been told: so once `requested()` has returned `true` on a thread,
+/// every acquire that thread (or any thread that synchronizes with it afterwards) makes on
+/// any of those protectors is treated as after shutdown (no new
+/// enable call; [`FailurePolicy::Require`](crate::FailurePolicy::Require) refuses it). A
+/// background thread (on Unix, woken through a self-pipe, never polling) tells them within
+/// moments of the signal even if nobody calls `requested()`.
+///
+/// # When to use
+///
+/// In worker loops: check [`requested`](Shutdown::requested) before taking the next message,
+/// or sleep with [`wait_timeout`](Shutdown::wait_timeout) between polls; after the loop,
+/// call [`Protector::drain`](crate::Protector::drain).
 #[derive(Clone)]
 pub struct Shutdown {
     inner: Arc<Shared>,
@@ -110,7 +111,7 @@ impl Shutdown {
         }
     }
 
-    /// Registers the SIGTERM/SIGINT handlers (see the [module docs](self)) and returns the
+    /// Registers the SIGTERM/SIGINT handlers (see the [`Shutdown`] docs) and returns the
     /// process-wide shutdown; later calls return the same one. The default protector
     /// ([`global`](crate::global)) obeys it; [`link`](Self::link) others.
     ///
