@@ -376,10 +376,9 @@ impl ConfigBuilder {
             set(&mut self.config, value);
         } else {
             let message = format!(
-                "expected {}..={}, got {}",
+                "expected {}..={}, got {value:?}",
                 Readable(*range.start()),
                 Readable(*range.end()),
-                Readable(value)
             );
             self.fail(method, message);
         }
@@ -495,10 +494,8 @@ impl ConfigBuilder {
             Some(cap) if (min_cap..=HARD_CAP_MAX).contains(&cap) => self.config.hard_cap = cap,
             Some(cap) => {
                 let message = format!(
-                    "expected max_hold + hold_grace ({})..={}, got {}",
-                    Readable(min_cap),
+                    "expected max_hold + hold_grace ({min_cap:?})..={}, got {cap:?}",
                     Readable(HARD_CAP_MAX),
-                    Readable(cap)
                 );
                 self.fail("hard_cap", message);
             }

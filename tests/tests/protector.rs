@@ -627,3 +627,36 @@ fn failing_renewals_stop_handing_out_protected_guards_before_expiry() {
     assert!(protector.stats().renewals >= 1);
     drop(long);
 }
+
+#[test]
+fn shutdown_during_a_breathing_window_answers_the_waiting_work() {
+    let backend = RecordingBackend::new();
+    let protector = protector(
+        fast()
+            .max_hold(ms(20))
+            .window(Duration::from_secs(600))
+            .hold_grace(Duration::from_secs(60)),
+        &backend,
+    );
+    let working = protector.acquire_with(FailurePolicy::Require).unwrap();
+    eventually("the window to wait for work", || {
+        protector.stats().state == State::Draining
+    });
+    thread::scope(|scope| {
+        let required = scope.spawn(|| protector.acquire_with(FailurePolicy::Require));
+        let proceeding = scope.spawn(|| protector.acquire_with(FailurePolicy::Proceed));
+        drop(working);
+        eventually("the window to open", || {
+            protector.stats().state == State::Window
+        });
+        assert!(!backend.last_confirmed_on());
+        protector.request_shutdown();
+        assert!(matches!(required.join().unwrap(), Err(Error::ShuttingDown)));
+        assert!(!proceeding.join().unwrap().unwrap().is_protected());
+    });
+    assert_eq!(
+        backend.enable_calls(),
+        1,
+        "protection was taken again after shutdown"
+    );
+}

@@ -52,7 +52,13 @@ impl fmt::Display for Readable {
         if d < Duration::from_millis(1) {
             return write!(f, "{}us", d.as_micros());
         }
-        let mut ms = d.as_millis();
+        // Whole seconds from one second up (rounded), so that an expiry reads `2h`, not
+        // `1h59m59s999ms`; milliseconds below.
+        let mut ms = if d >= Duration::from_secs(1) {
+            (d.as_millis() + 500) / 1000 * 1000
+        } else {
+            d.as_millis()
+        };
         let mut wrote = false;
         for (unit, name) in [(3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")] {
             if ms >= unit {
@@ -95,9 +101,11 @@ mod tests {
 
     #[test]
     fn displays_in_the_same_grammar() {
-        for text in ["0s", "250ms", "5s", "30m", "1h30m", "2m30s500ms"] {
+        for text in ["0s", "250ms", "5s", "30m", "1h30m", "2m30s"] {
             let d = parse(text).unwrap();
             assert_eq!(Readable(d).to_string(), text);
         }
+        assert_eq!(Readable(parse("1h59m59s999ms").unwrap()).to_string(), "2h");
+        assert_eq!(Readable(parse("2m30s400ms").unwrap()).to_string(), "2m30s");
     }
 }

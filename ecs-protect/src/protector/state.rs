@@ -323,18 +323,22 @@ impl Inner {
                 s.disable_retry_at = None;
                 s.backoff = None;
                 s.failed = None;
-                let in_flight = self.in_flight();
-                let (verb, event) = match action {
-                    Action::Renew => ("renewed", Event::Renewed),
-                    _ => ("enabled", Event::Enabled),
+                let name = self.backend.name();
+                let event = if action == Action::Renew {
+                    log::info!(
+                        "task protection renewed: expires in {} ({} units in flight, {name} call \
+                         took {latency:?})",
+                        Readable(life),
+                        self.in_flight(),
+                    );
+                    Event::Renewed
+                } else {
+                    log::info!(
+                        "task protection enabled: expires in {} ({name} call took {latency:?})",
+                        Readable(life)
+                    );
+                    Event::Enabled
                 };
-                log::info!(
-                    "task protection {verb}: expires in {} ({} units in flight, {} call took {:?})",
-                    Readable(life),
-                    in_flight,
-                    self.backend.name(),
-                    latency
-                );
                 self.emit(&s, event, Some(latency));
                 self.open(&s);
             }
