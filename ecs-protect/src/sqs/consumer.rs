@@ -482,7 +482,7 @@ impl Run<'_> {
                 || state
                     .deletes
                     .front()
-                    .is_some_and(|p| stopping || p.due <= now);
+                    .is_some_and(|p| finishing || p.due <= now);
             if deletes_due {
                 let n = state.deletes.len().min(settings.delete_batch_size);
                 work.deletes.extend(state.deletes.drain(..n));
