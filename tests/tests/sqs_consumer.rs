@@ -81,7 +81,10 @@ fn every_message_is_handled_under_protection_and_deleted_once() {
         (summary.received, summary.handled, summary.deleted),
         (50, 50, 50)
     );
-    assert_eq!((summary.failed, summary.returned, summary.refused), (0, 0, 0));
+    assert_eq!(
+        (summary.failed, summary.returned, summary.refused),
+        (0, 0, 0)
+    );
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 50, "each message handled exactly once");
     assert!(
@@ -91,7 +94,10 @@ fn every_message_is_handled_under_protection_and_deleted_once() {
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(queue.deliveries(id), 1, "{id}");
         assert_eq!(queue.deletes(id), 1, "{id}");
-        assert!(seen.iter().any(|(s, body, _)| s == id && *body == format!("body {i}")));
+        assert!(
+            seen.iter()
+                .any(|(s, body, _)| s == id && *body == format!("body {i}"))
+        );
     }
     assert!(queue.is_empty());
 }
@@ -122,7 +128,10 @@ fn failed_messages_are_made_visible_again_and_retried() {
 
     let summary = run_within(consumer).unwrap();
 
-    assert_eq!((summary.received, summary.handled, summary.failed), (15, 10, 5));
+    assert_eq!(
+        (summary.received, summary.handled, summary.failed),
+        (15, 10, 5)
+    );
     assert_eq!(summary.deleted, 10);
     assert_eq!(errors.load(Ordering::SeqCst), 5);
     let changes = queue.visibility_changes();
@@ -156,10 +165,16 @@ fn without_retry_after_a_failed_message_returns_when_its_visibility_ends() {
 
     let summary = run_within(consumer).unwrap();
 
-    assert_eq!((summary.failed, summary.handled, summary.deleted), (1, 1, 1));
+    assert_eq!(
+        (summary.failed, summary.handled, summary.deleted),
+        (1, 1, 1)
+    );
     assert_eq!(queue.deliveries(&id), 2);
     assert!(
-        queue.visibility_changes().iter().all(|c| !c.timeout.is_zero()),
+        queue
+            .visibility_changes()
+            .iter()
+            .all(|c| !c.timeout.is_zero()),
         "the failed message was left for its visibility timeout"
     );
 }
@@ -196,9 +211,16 @@ fn a_long_handler_keeps_its_message_hidden_by_heartbeat() {
 
     let summary = run_within(consumer).unwrap();
 
-    assert_eq!((summary.handled, summary.deleted, summary.failed), (1, 1, 0));
+    assert_eq!(
+        (summary.handled, summary.deleted, summary.failed),
+        (1, 1, 0)
+    );
     assert!(summary.extended >= 4, "{summary}");
-    assert_eq!(queue.deliveries(&id), 1, "redelivered while its handler ran");
+    assert_eq!(
+        queue.deliveries(&id),
+        1,
+        "redelivered while its handler ran"
+    );
     assert!(
         queue
             .visibility_changes()
@@ -258,13 +280,22 @@ fn stop_returns_unstarted_messages_at_once_and_lets_handlers_finish() {
     release_tx.send(()).unwrap();
     let summary = result.recv_timeout(DEADLINE).unwrap().unwrap();
 
-    assert_eq!((summary.received, summary.handled, summary.deleted), (10, 2, 2));
+    assert_eq!(
+        (summary.received, summary.handled, summary.deleted),
+        (10, 2, 2)
+    );
     assert_eq!((summary.returned, summary.failed), (8, 0));
     assert_eq!(queue.calls(QueueOperation::Receive), receives_before_stop);
-    assert_eq!((queue.deleted(), queue.visible(), queue.in_flight()), (2, 8, 0));
+    assert_eq!(
+        (queue.deleted(), queue.visible(), queue.in_flight()),
+        (2, 8, 0)
+    );
     assert_eq!(queue.deletes(&first.0), 1);
     assert_eq!(queue.deletes(&second.0), 1);
-    assert!(started_rx.try_recv().is_err(), "a message started after stop");
+    assert!(
+        started_rx.try_recv().is_err(),
+        "a message started after stop"
+    );
     let returns: Vec<_> = queue.visibility_changes();
     assert_eq!(returns.len(), 8);
     assert!(
@@ -294,8 +325,15 @@ fn a_message_refused_protection_is_returned_unhandled() {
 
     let summary = run_within(consumer).unwrap();
 
-    assert_eq!(*handled.lock().unwrap(), [Some(2)], "handled only once protected");
-    assert_eq!((summary.refused, summary.returned, summary.handled), (1, 1, 1));
+    assert_eq!(
+        *handled.lock().unwrap(),
+        [Some(2)],
+        "handled only once protected"
+    );
+    assert_eq!(
+        (summary.refused, summary.returned, summary.handled),
+        (1, 1, 1)
+    );
     assert_eq!(queue.deliveries(&id), 2);
     assert!(queue.visibility_changes()[0].timeout.is_zero());
 }
@@ -401,7 +439,10 @@ fn a_panicking_handler_counts_as_a_failure() {
 
     let summary = run_within(consumer).unwrap();
 
-    assert_eq!((summary.failed, summary.handled, summary.deleted), (1, 1, 1));
+    assert_eq!(
+        (summary.failed, summary.handled, summary.deleted),
+        (1, 1, 1)
+    );
     assert_eq!(*message.lock().unwrap(), "handler panicked: boom");
     assert_eq!(queue.deliveries(&id), 2);
 }
@@ -428,7 +469,11 @@ fn failed_deletions_are_retried() {
 
     assert_eq!((summary.handled, summary.deleted), (3, 3));
     assert!(queue.calls(QueueOperation::DeleteBatch) >= 3);
-    assert_eq!(errors.load(Ordering::SeqCst), 1, "the failed call is reported");
+    assert_eq!(
+        errors.load(Ordering::SeqCst),
+        1,
+        "the failed call is reported"
+    );
     for id in &ids {
         assert_eq!((queue.deliveries(id), queue.deletes(id)), (1, 1), "{id}");
     }
@@ -467,17 +512,24 @@ fn deletions_are_batched_and_flushed_on_stop() {
 #[test]
 fn invalid_settings_name_their_setter() {
     let queue = MemoryQueue::new();
-    let cases: Vec<(&str, fn(ConsumerBuilder) -> ConsumerBuilder)> = vec![
+    type Set = fn(ConsumerBuilder) -> ConsumerBuilder;
+    let cases: Vec<(&str, Set)> = vec![
         ("handlers", |b| b.handlers(0)),
         ("batch_size", |b| b.batch_size(11)),
         ("wait_time", |b| b.wait_time(Duration::from_secs(21))),
-        ("visibility_timeout", |b| b.visibility_timeout(Duration::ZERO)),
+        ("visibility_timeout", |b| {
+            b.visibility_timeout(Duration::ZERO)
+        }),
         ("heartbeat_after", |b| {
             b.visibility_timeout(ms(100)).heartbeat_after(ms(100))
         }),
-        ("retry_after", |b| b.retry_after(Duration::from_secs(13 * 3600))),
+        ("retry_after", |b| {
+            b.retry_after(Duration::from_secs(13 * 3600))
+        }),
         ("delete_batch_size", |b| b.delete_batch_size(0)),
-        ("delete_interval", |b| b.delete_interval(Duration::from_secs(61))),
+        ("delete_interval", |b| {
+            b.delete_interval(Duration::from_secs(61))
+        }),
         ("error_backoff", |b| b.error_backoff(Duration::ZERO)),
     ];
     for (setter, set) in cases {
@@ -488,7 +540,11 @@ fn invalid_settings_name_their_setter() {
             matches!(&err, Error::Config { origin, .. } if *origin == expected),
             "{setter}: {err}"
         );
-        assert!(err.to_string().starts_with(&format!("invalid {expected}: expected")), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("invalid {expected}: expected")),
+            "{err}"
+        );
     }
 }
 
