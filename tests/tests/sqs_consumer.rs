@@ -61,9 +61,11 @@ fn every_message_is_handled_under_protection_and_deleted_once() {
     let ids: Vec<String> = (0..50).map(|i| queue.send(format!("body {i}"))).collect();
     let backend = RecordingBackend::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (record, probe, watch) = (seen.clone(), backend.clone(), queue.clone());
+    let (record, probe, watch, inside) =
+        (seen.clone(), backend.clone(), queue.clone(), queue.clone());
     let consumer = builder(&queue, &backend, move |m| {
         let protected = probe.protected_at(Instant::now());
+        assert_eq!(inside.deletes(m.id()), 0, "deleted before its handler ran");
         record
             .lock()
             .unwrap()
