@@ -19,6 +19,9 @@ mod shutdown;
 #[cfg(feature = "mock")]
 pub mod mock;
 
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

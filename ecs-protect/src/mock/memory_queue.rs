@@ -1,0 +1,544 @@
+//! [`MemoryQueue`]: an in-memory SQS queue with real visibility-timeout semantics.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::sqs::{BatchEntry, BatchFailure, BatchOutcome, MAX_BATCH, Message, QueueApi};
+use crate::{ApiError, Error};
+
+/// An in-memory queue for tests and benchmarks, with SQS's visibility semantics: a
+/// received message is in flight, invisible until its visibility deadline, then delivered
+/// again with a new receipt handle; receives long-poll; batch limits are enforced.
+///
+/// It records what happened (deliveries and deletions per message, visibility changes,
+/// calls per operation) and can be made slow or made to fail.
+///
+/// ```
+/// use ecs_protect::mock::MemoryQueue;
+/// use ecs_protect::sqs::{BatchEntry, QueueApi};
+/// use std::time::Duration;
+///
+/// let queue = MemoryQueue::new();
+/// let id = queue.send("hello");
+/// let first = queue.receive(10, Duration::ZERO, Duration::from_millis(1))?;
+/// assert_eq!(first.len(), 1);
+/// // After the visibility timeout it is delivered again.
+/// let again = queue.receive(10, Duration::from_secs(5), Duration::from_secs(30))?;
+/// assert_eq!(queue.deliveries(&id), 2);
+/// queue.delete_batch(&[BatchEntry {
+///     id: "0".into(),
+///     receipt_handle: again[0].receipt_handle().into(),
+///     visibility_timeout: Duration::ZERO,
+/// }])?;
+/// assert_eq!((queue.deleted(), queue.len()), (1, 0));
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryQueue {
+    shared: Arc<Shared>,
+}
+
+/// A queue operation, to count calls or inject failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueueOperation {
+    /// `ReceiveMessage`.
+    Receive,
+    /// `DeleteMessageBatch`.
+    DeleteBatch,
+    /// `ChangeMessageVisibilityBatch`.
+    ChangeVisibilityBatch,
+}
+
+impl QueueOperation {
+    fn name(self) -> &'static str {
+        match self {
+            QueueOperation::Receive => "ReceiveMessage",
+            QueueOperation::DeleteBatch => "DeleteMessageBatch",
+            QueueOperation::ChangeVisibilityBatch => "ChangeMessageVisibilityBatch",
+        }
+    }
+}
+
+/// A successful visibility change the queue applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisibilityChange {
+    /// The message's id.
+    pub message_id: String,
+    /// The new timeout, counted from `at`.
+    pub timeout: Duration,
+    /// When it was applied.
+    pub at: Instant,
+}
+
+#[derive(Debug)]
+struct Shared {
+    url: String,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    messages: Vec<Stored>,
+    /// Visible messages, in delivery order.
+    ready: VecDeque<usize>,
+    /// In-flight messages by visibility deadline.
+    hidden: BTreeMap<(Instant, usize), ()>,
+    failures: HashMap<QueueOperation, VecDeque<Failure>>,
+    entry_failures: HashMap<QueueOperation, VecDeque<(String, bool)>>,
+    calls: HashMap<QueueOperation, usize>,
+    changes: Vec<VisibilityChange>,
+    deleted: usize,
+    latency: Duration,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Stored {
+    id: String,
+    body: String,
+    sent: SystemTime,
+    receive_count: u32,
+    /// `Some(deadline)` while in flight.
+    in_flight_until: Option<Instant>,
+    deleted: bool,
+    deletes: u32,
+}
+
+/// A queued failure: makes the error the next call returns.
+struct Failure(Box<dyn Fn() -> Error + Send>);
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Failure")
+    }
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryQueue {
+    /// An empty queue named `memory://queue`.
+    pub fn new() -> Self {
+        MemoryQueue {
+            shared: Arc::new(Shared {
+                url: "memory://queue".to_owned(),
+                state: Mutex::default(),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock must not hide later assertions.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn touched(&self, mut state: MutexGuard<'_, State>) {
+        state.generation += 1;
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+
+    /// Sends a message; returns its id (`m-0`, `m-1`, ...).
+    pub fn send(&self, body: impl Into<String>) -> String {
+        let mut state = self.lock();
+        let index = state.messages.len();
+        let id = format!("m-{index}");
+        state.messages.push(Stored {
+            id: id.clone(),
+            body: body.into(),
+            sent: SystemTime::now(),
+            receive_count: 0,
+            in_flight_until: None,
+            deleted: false,
+            deletes: 0,
+        });
+        state.ready.push_back(index);
+        self.touched(state);
+        id
+    }
+
+    /// Makes every call take this long before it acts (the lock is not held meanwhile).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Makes the next call of `operation` fail with the error `make` returns, without
+    /// acting; queue several for several.
+    pub fn fail_next(&self, operation: QueueOperation, make: impl Fn() -> Error + Send + 'static) {
+        self.lock()
+            .failures
+            .entry(operation)
+            .or_default()
+            .push_back(Failure(Box::new(make)));
+    }
+
+    /// Makes the first entry of the next batch call of `operation` fail with `code`
+    /// without acting on it; queue several for several calls.
+    pub fn fail_next_entry(&self, operation: QueueOperation, code: &str, sender_fault: bool) {
+        self.lock()
+            .entry_failures
+            .entry(operation)
+            .or_default()
+            .push_back((code.to_owned(), sender_fault));
+    }
+
+    /// Messages not deleted (visible or in flight).
+    pub fn len(&self) -> usize {
+        let state = self.lock();
+        state.messages.len() - state.deleted
+    }
+
+    /// Whether every message sent has been deleted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Messages visible now.
+    pub fn visible(&self) -> usize {
+        let now = Instant::now();
+        let state = self.lock();
+        state
+            .messages
+            .iter()
+            .filter(|m| !m.deleted && m.in_flight_until.is_none_or(|until| until <= now))
+            .count()
+    }
+
+    /// Messages in flight now (received, not deleted, visibility deadline not passed).
+    pub fn in_flight(&self) -> usize {
+        let now = Instant::now();
+        let state = self.lock();
+        state
+            .messages
+            .iter()
+            .filter(|m| !m.deleted && m.in_flight_until.is_some_and(|until| until > now))
+            .count()
+    }
+
+    /// Messages deleted.
+    pub fn deleted(&self) -> usize {
+        self.lock().deleted
+    }
+
+    /// How many times the message `id` was delivered.
+    pub fn deliveries(&self, id: &str) -> u32 {
+        self.with_message(id, |m| m.receive_count)
+    }
+
+    /// How many successful delete entries named the message `id` (more than one means a
+    /// double delete).
+    pub fn deletes(&self, id: &str) -> u32 {
+        self.with_message(id, |m| m.deletes)
+    }
+
+    fn with_message(&self, id: &str, read: impl Fn(&Stored) -> u32) -> u32 {
+        self.lock()
+            .messages
+            .iter()
+            .find(|m| m.id == id)
+            .map_or(0, read)
+    }
+
+    /// How many calls of `operation` were made (failed ones included).
+    pub fn calls(&self, operation: QueueOperation) -> usize {
+        self.lock().calls.get(&operation).copied().unwrap_or(0)
+    }
+
+    /// Every visibility change applied, in order.
+    pub fn visibility_changes(&self) -> Vec<VisibilityChange> {
+        self.lock().changes.clone()
+    }
+
+    /// Waits until `cond` holds, re-checking after every call the queue answers, or until
+    /// `timeout` passes; returns whether it held.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut(&MemoryQueue) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.lock().generation;
+            if cond(self) {
+                return true;
+            }
+            let mut state = self.lock();
+            while state.generation == seen {
+                let now = Instant::now();
+                if now >= deadline {
+                    drop(state);
+                    return cond(self);
+                }
+                state = self
+                    .shared
+                    .changed
+                    .wait_timeout(state, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+
+    /// Counts the call, applies latency and a queued failure.
+    fn begin(&self, operation: QueueOperation) -> Result<(), Error> {
+        let (latency, failure) = {
+            let mut state = self.lock();
+            *state.calls.entry(operation).or_default() += 1;
+            let failure = state
+                .failures
+                .get_mut(&operation)
+                .and_then(VecDeque::pop_front);
+            (state.latency, failure)
+        };
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        match failure {
+            Some(Failure(make)) => {
+                let err = make();
+                self.touched(self.lock());
+                Err(err)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn invalid(&self, operation: QueueOperation, code: &str, message: String) -> Error {
+        Error::from(ApiError {
+            operation: operation.name().to_owned(),
+            endpoint: self.shared.url.clone(),
+            status: 400,
+            code: code.to_owned(),
+            message: Some(message),
+            request_id: None,
+        })
+    }
+
+    fn check_batch(&self, operation: QueueOperation, entries: &[BatchEntry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Err(self.invalid(operation, "EmptyBatchRequest", "no entries".into()));
+        }
+        if entries.len() > MAX_BATCH {
+            return Err(self.invalid(
+                operation,
+                "TooManyEntriesInBatchRequest",
+                format!("{} entries, at most 10", entries.len()),
+            ));
+        }
+        let mut ids = HashSet::new();
+        if !entries.iter().all(|e| ids.insert(e.id.as_str())) {
+            return Err(self.invalid(operation, "BatchEntryIdsNotDistinct", "ids repeat".into()));
+        }
+        Ok(())
+    }
+
+    /// Runs `apply` on each entry's message (found by its current receipt handle).
+    fn batch(
+        &self,
+        operation: QueueOperation,
+        entries: &[BatchEntry],
+        apply: impl Fn(&mut State, usize, &BatchEntry, Instant) -> Result<(), (&'static str, bool)>,
+    ) -> Result<BatchOutcome, Error> {
+        self.begin(operation)?;
+        self.check_batch(operation, entries)?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut injected = state
+            .entry_failures
+            .get_mut(&operation)
+            .and_then(VecDeque::pop_front);
+        let mut outcome = BatchOutcome::default();
+        for entry in entries {
+            if let Some((code, sender_fault)) = injected.take() {
+                outcome.failed.push(BatchFailure {
+                    id: entry.id.clone(),
+                    code,
+                    message: Some("injected failure".into()),
+                    sender_fault,
+                });
+                continue;
+            }
+            let result = match parse_receipt(&entry.receipt_handle) {
+                Some((index, count))
+                    if state
+                        .messages
+                        .get(index)
+                        .is_some_and(|m| m.receive_count == count) =>
+                {
+                    apply(&mut state, index, entry, now)
+                }
+                _ => Err(("ReceiptHandleIsInvalid", true)),
+            };
+            match result {
+                Ok(()) => outcome.successful.push(entry.id.clone()),
+                Err((code, sender_fault)) => outcome.failed.push(BatchFailure {
+                    id: entry.id.clone(),
+                    code: code.to_owned(),
+                    message: Some(format!("receipt handle {}", entry.receipt_handle)),
+                    sender_fault,
+                }),
+            }
+        }
+        self.touched(state);
+        Ok(outcome)
+    }
+}
+
+fn receipt(index: usize, count: u32) -> String {
+    format!("rh-{index}-{count}")
+}
+
+fn parse_receipt(handle: &str) -> Option<(usize, u32)> {
+    let (index, count) = handle.strip_prefix("rh-")?.split_once('-')?;
+    Some((index.parse().ok()?, count.parse().ok()?))
+}
+
+impl State {
+    /// Moves messages whose visibility deadline passed back to `ready`.
+    fn expire(&mut self, now: Instant) {
+        while let Some((&(until, index), ())) = self.hidden.first_key_value() {
+            if until > now {
+                break;
+            }
+            self.hidden.remove(&(until, index));
+            self.messages[index].in_flight_until = None;
+            self.ready.push_back(index);
+        }
+    }
+}
+
+impl QueueApi for MemoryQueue {
+    fn queue_url(&self) -> &str {
+        &self.shared.url
+    }
+
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<Message>, Error> {
+        let op = QueueOperation::Receive;
+        self.begin(op)?;
+        if !(1..=MAX_BATCH).contains(&max) {
+            return Err(self.invalid(
+                op,
+                "InvalidParameterValue",
+                format!("MaxNumberOfMessages {max}"),
+            ));
+        }
+        if wait > Duration::from_secs(20) {
+            return Err(self.invalid(
+                op,
+                "InvalidParameterValue",
+                format!("WaitTimeSeconds {wait:?}"),
+            ));
+        }
+        let deadline = Instant::now() + wait;
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            state.expire(now);
+            if !state.ready.is_empty() || now >= deadline {
+                let mut out = Vec::new();
+                while out.len() < max {
+                    let Some(index) = state.ready.pop_front() else {
+                        break;
+                    };
+                    let until = now + visibility_timeout;
+                    let stored = &mut state.messages[index];
+                    if stored.deleted {
+                        continue;
+                    }
+                    stored.receive_count += 1;
+                    stored.in_flight_until = Some(until);
+                    let sent_ms = stored
+                        .sent
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis();
+                    out.push(
+                        Message::new(
+                            stored.id.clone(),
+                            receipt(index, stored.receive_count),
+                            stored.body.clone(),
+                        )
+                        .with_attribute("ApproximateReceiveCount", stored.receive_count.to_string())
+                        .with_attribute("SentTimestamp", sent_ms.to_string()),
+                    );
+                    state.hidden.insert((until, index), ());
+                }
+                self.touched(state);
+                return Ok(out);
+            }
+            let mut wake = deadline;
+            if let Some((&(until, _), ())) = state.hidden.first_key_value() {
+                wake = wake.min(until);
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, wake.saturating_duration_since(now))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn delete_batch(&self, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
+        self.batch(
+            QueueOperation::DeleteBatch,
+            entries,
+            |state, index, _, _| {
+                let stored = &mut state.messages[index];
+                stored.deletes += 1;
+                if !stored.deleted {
+                    stored.deleted = true;
+                    if let Some(until) = stored.in_flight_until.take() {
+                        state.hidden.remove(&(until, index));
+                    }
+                    state.deleted += 1;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn change_visibility_batch(&self, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
+        self.batch(
+            QueueOperation::ChangeVisibilityBatch,
+            entries,
+            |state, index, entry, now| {
+                let stored = &mut state.messages[index];
+                if stored.deleted {
+                    return Err(("ReceiptHandleIsInvalid", true));
+                }
+                let until = match stored.in_flight_until {
+                    Some(until) if until > now => until,
+                    _ => return Err(("MessageNotInflight", true)),
+                };
+                let id = stored.id.clone();
+                state.hidden.remove(&(until, index));
+                if entry.visibility_timeout.is_zero() {
+                    state.messages[index].in_flight_until = None;
+                    state.ready.push_back(index);
+                } else {
+                    let until = now + entry.visibility_timeout;
+                    state.messages[index].in_flight_until = Some(until);
+                    state.hidden.insert((until, index), ());
+                }
+                state.changes.push(VisibilityChange {
+                    message_id: id,
+                    timeout: entry.visibility_timeout,
+                    at: now,
+                });
+                Ok(())
+            },
+        )
+    }
+}

@@ -1,0 +1,404 @@
+//! [`ConsumerBuilder`]: every setting of a [`Consumer`], its default and its range.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::consumer::{Consumer, Handler, Settings, StopCondition};
+use super::events::{HandlerError, Hooks, Summary};
+use super::{Message, QueueApi, SqsClient};
+use crate::{Env, Error, FailurePolicy, Protector};
+
+/// The longest visibility timeout SQS accepts: 12 hours.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// The longest long-polling wait SQS accepts.
+const MAX_WAIT: Duration = Duration::from_secs(20);
+
+enum QueueSource {
+    Url(String),
+    Api(Arc<dyn QueueApi>),
+}
+
+/// Builds a [`Consumer`]. Setters can be called in any order; [`build`](Self::build)
+/// checks them all and names the first invalid one.
+///
+/// ```
+/// use ecs_protect::sqs::Consumer;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+///
+/// let stop = Arc::new(AtomicBool::new(false));
+/// let flag = stop.clone();
+/// let consumer = Consumer::builder(
+///     "https://sqs.eu-west-1.amazonaws.com/111122223333/orders",
+///     |message| -> Result<(), String> {
+///         println!("order {}", message.body());
+///         Ok(())
+///     },
+/// )
+/// .handlers(8)
+/// .visibility_timeout(Duration::from_secs(60))
+/// .retry_after(Duration::from_secs(10))
+/// .stop_when(move || flag.load(Ordering::Relaxed))
+/// .build()?;
+/// # let _ = consumer;
+/// # Ok::<(), ecs_protect::Error>(())
+/// ```
+pub struct ConsumerBuilder {
+    queue: QueueSource,
+    handler: Handler,
+    settings: Settings,
+    heartbeat_after: Option<Duration>,
+    protector: Option<Protector>,
+    policy: Option<FailurePolicy>,
+    stop: Option<StopCondition>,
+    hooks: Hooks,
+    env: Env,
+}
+
+impl ConsumerBuilder {
+    /// A consumer of the SQS queue at `queue_url`, handling each message with `handler`.
+    ///
+    /// The endpoint is the queue URL's origin; the region is read from its host
+    /// (`sqs.<region>.amazonaws.com`), else from `AWS_REGION` or `AWS_DEFAULT_REGION`.
+    pub fn new<H, E>(queue_url: impl Into<String>, handler: H) -> Self
+    where
+        H: Fn(&Message) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<HandlerError>,
+    {
+        Self::from_source(QueueSource::Url(queue_url.into()), handler)
+    }
+
+    /// A consumer of `queue` (any [`QueueApi`]: an [`SqsClient`], or the in-memory queue
+    /// of the `mock` feature), handling each message with `handler`.
+    pub fn with_queue<Q, H, E>(queue: Q, handler: H) -> Self
+    where
+        Q: QueueApi,
+        H: Fn(&Message) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<HandlerError>,
+    {
+        Self::from_source(QueueSource::Api(Arc::new(queue)), handler)
+    }
+
+    fn from_source<H, E>(queue: QueueSource, handler: H) -> Self
+    where
+        H: Fn(&Message) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<HandlerError>,
+    {
+        ConsumerBuilder {
+            queue,
+            handler: Box::new(move |message| handler(message).map_err(Into::into)),
+            settings: Settings::default(),
+            heartbeat_after: None,
+            protector: None,
+            policy: None,
+            stop: None,
+            hooks: Hooks::default(),
+            env: Env::process(),
+        }
+    }
+
+    /// How many threads run the handler, each one message at a time.
+    ///
+    /// Defaults to 4; 1..=256.
+    pub fn handlers(mut self, threads: usize) -> Self {
+        self.settings.handlers = threads;
+        self
+    }
+
+    /// How many messages one receive asks for (`MaxNumberOfMessages`). The consumer asks
+    /// again when fewer messages than handlers are waiting to start.
+    ///
+    /// Defaults to 10; 1..=10.
+    pub fn batch_size(mut self, messages: usize) -> Self {
+        self.settings.batch_size = messages;
+        self
+    }
+
+    /// How long a receive waits for a message to arrive (`WaitTimeSeconds`, long polling).
+    /// It also bounds how long a stop request can wait for the receive in progress; the
+    /// messages that receive returns are then made visible again at once.
+    ///
+    /// Defaults to 20 seconds; 0..=20 seconds (SQS rounds a fraction up to whole seconds).
+    pub fn wait_time(mut self, wait: Duration) -> Self {
+        self.settings.wait_time = wait;
+        self
+    }
+
+    /// How long a received message stays hidden from other consumers (`VisibilityTimeout`
+    /// of the receive, and the length of each heartbeat extension).
+    ///
+    /// Defaults to 30 seconds; above zero, up to 12 hours (SQS rounds a fraction up to whole
+    /// seconds).
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.visibility_timeout = timeout;
+        self
+    }
+
+    /// How long after its last receive or extension a message that is still waiting or
+    /// being handled gets its visibility timeout extended (`ChangeMessageVisibilityBatch`
+    /// to a full [`visibility_timeout`](Self::visibility_timeout) from then). Repeats while
+    /// the handler runs, so a long handler keeps its message hidden.
+    ///
+    /// Defaults to half the visibility timeout; above zero and below the visibility timeout.
+    pub fn heartbeat_after(mut self, after: Duration) -> Self {
+        self.heartbeat_after = Some(after);
+        self
+    }
+
+    /// Makes a message whose handler failed visible again after `delay`
+    /// (`ChangeMessageVisibility`), instead of leaving it hidden until its visibility
+    /// timeout ends.
+    ///
+    /// Defaults to unset (the message comes back when its visibility timeout ends); 0..=12
+    /// hours.
+    pub fn retry_after(mut self, delay: Duration) -> Self {
+        self.settings.retry_after = Some(delay);
+        self
+    }
+
+    /// How many successful messages are deleted in one `DeleteMessageBatch` call; a batch
+    /// is sent as soon as it is full.
+    ///
+    /// Defaults to 10; 1..=10.
+    pub fn delete_batch_size(mut self, messages: usize) -> Self {
+        self.settings.delete_batch_size = messages;
+        self
+    }
+
+    /// How long a successful message may wait for its batch to fill before it is deleted
+    /// anyway. Deletions are also flushed when the consumer stops.
+    ///
+    /// Defaults to 200 milliseconds; 0..=60 seconds (zero deletes each message at once).
+    pub fn delete_interval(mut self, interval: Duration) -> Self {
+        self.settings.delete_interval = interval;
+        self
+    }
+
+    /// How long the consumer waits after a failed receive before the next one; the wait
+    /// doubles with each consecutive failure, up to 32 times this value.
+    ///
+    /// Defaults to 1 second; above zero, up to 60 seconds.
+    pub fn error_backoff(mut self, backoff: Duration) -> Self {
+        self.settings.error_backoff = backoff;
+        self
+    }
+
+    /// How long, after the last handler finished, [`run`](Consumer::run) waits for other
+    /// work on the same protector before draining it (releasing protection at once).
+    ///
+    /// Defaults to 30 seconds; at most 1 hour.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.drain_timeout = timeout;
+        self
+    }
+
+    /// The protector each message is handled under.
+    ///
+    /// Defaults to `ecs_protect::global()`.
+    pub fn protector(mut self, protector: Protector) -> Self {
+        self.protector = Some(protector);
+        self
+    }
+
+    /// The failure policy of each message's `acquire`. With [`FailurePolicy::Require`] a
+    /// message that cannot be protected is not handled and is made visible again at once.
+    ///
+    /// Defaults to the protector's own policy.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// When `stop` returns true, the consumer stops: no new receive starts, messages not
+    /// yet started are made visible again at once, handlers in flight finish, pending
+    /// deletions are flushed, and [`run`](Consumer::run) returns. It is polled often (every
+    /// 50 milliseconds while idle, before each message), so it must be cheap.
+    ///
+    /// Defaults to the process's installed [`Shutdown`](crate::Shutdown): the consumer stops
+    /// on SIGTERM/SIGINT once [`Shutdown::install`](crate::Shutdown::install) was called
+    /// (and never otherwise, unless a permanent receive error ends it).
+    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Some(Arc::new(stop));
+        self
+    }
+
+    /// Called with each message as it is received, before any handler sees it.
+    ///
+    /// Defaults to none; each event is logged at `debug` anyway.
+    pub fn on_message_received(mut self, hook: impl Fn(&Message) + Send + Sync + 'static) -> Self {
+        self.hooks.message_received = Some(Box::new(hook));
+        self
+    }
+
+    /// Called with each message whose handler succeeded (its deletion is batched and
+    /// follows).
+    ///
+    /// Defaults to none; each event is logged at `debug` anyway.
+    pub fn on_message_processed(mut self, hook: impl Fn(&Message) + Send + Sync + 'static) -> Self {
+        self.hooks.message_processed = Some(Box::new(hook));
+        self
+    }
+
+    /// Called with each message whose handler failed or panicked, and the error.
+    ///
+    /// Defaults to none; each event is logged at `warn` anyway.
+    pub fn on_processing_error(
+        mut self,
+        hook: impl Fn(&Message, &HandlerError) + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.processing_error = Some(Box::new(hook));
+        self
+    }
+
+    /// Called with each failed queue call (receive, delete, change visibility): transport,
+    /// API and decode errors, and batch entries that failed for good.
+    ///
+    /// Defaults to none; each event is logged at `error` anyway.
+    pub fn on_error(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.hooks.error = Some(Box::new(hook));
+        self
+    }
+
+    /// Called once when [`run`](Consumer::run) stops, with its summary.
+    ///
+    /// Defaults to none; the summary is logged at `info` anyway.
+    pub fn on_stopped(mut self, hook: impl Fn(&Summary) + Send + Sync + 'static) -> Self {
+        self.hooks.stopped = Some(Box::new(hook));
+        self
+    }
+
+    /// Where a queue URL's client reads the region and credentials from.
+    ///
+    /// Defaults to [`Env::process()`]. Unused with [`with_queue`](Self::with_queue).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Checks every setting and builds the consumer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the first invalid setter (e.g.
+    /// `ConsumerBuilder::batch_size`) and the accepted range; for a queue URL, the errors
+    /// of [`SqsClient::from_env`].
+    pub fn build(self) -> Result<Consumer, Error> {
+        let mut settings = self.settings;
+        settings.heartbeat_after = self
+            .heartbeat_after
+            .unwrap_or(settings.visibility_timeout / 2);
+        check(&settings)?;
+        let queue: Arc<dyn QueueApi> = match self.queue {
+            QueueSource::Api(queue) => queue,
+            QueueSource::Url(url) => Arc::new(SqsClient::from_env(&url, &self.env)?),
+        };
+        Ok(Consumer {
+            queue,
+            handler: self.handler,
+            settings,
+            protector: self.protector.unwrap_or_else(|| crate::global().clone()),
+            policy: self.policy,
+            stop: self
+                .stop
+                .unwrap_or_else(|| Arc::new(crate::shutdown::installed_requested)),
+            hooks: self.hooks,
+        })
+    }
+}
+
+fn check(s: &Settings) -> Result<(), Error> {
+    fn origin(setter: &str) -> String {
+        format!("ConsumerBuilder::{setter}")
+    }
+    if !(1..=256).contains(&s.handlers) {
+        return Err(Error::config(
+            origin("handlers"),
+            format!("expected 1..=256 threads, got {}", s.handlers),
+        ));
+    }
+    if !(1..=super::MAX_BATCH).contains(&s.batch_size) {
+        return Err(Error::config(
+            origin("batch_size"),
+            format!("expected 1..=10 messages, got {}", s.batch_size),
+        ));
+    }
+    if s.wait_time > MAX_WAIT {
+        return Err(Error::config(
+            origin("wait_time"),
+            format!("expected at most 20 seconds, got {:?}", s.wait_time),
+        ));
+    }
+    if s.visibility_timeout.is_zero() || s.visibility_timeout > MAX_VISIBILITY {
+        return Err(Error::config(
+            origin("visibility_timeout"),
+            format!(
+                "expected above zero and at most 12 hours, got {:?}",
+                s.visibility_timeout
+            ),
+        ));
+    }
+    if s.heartbeat_after.is_zero() || s.heartbeat_after >= s.visibility_timeout {
+        return Err(Error::config(
+            origin("heartbeat_after"),
+            format!(
+                "expected above zero and below the visibility timeout ({:?}), got {:?}",
+                s.visibility_timeout, s.heartbeat_after
+            ),
+        ));
+    }
+    if let Some(delay) = s.retry_after {
+        if delay > MAX_VISIBILITY {
+            return Err(Error::config(
+                origin("retry_after"),
+                format!("expected at most 12 hours, got {delay:?}"),
+            ));
+        }
+    }
+    if !(1..=super::MAX_BATCH).contains(&s.delete_batch_size) {
+        return Err(Error::config(
+            origin("delete_batch_size"),
+            format!("expected 1..=10 messages, got {}", s.delete_batch_size),
+        ));
+    }
+    if s.delete_interval > Duration::from_secs(60) {
+        return Err(Error::config(
+            origin("delete_interval"),
+            format!("expected at most 60 seconds, got {:?}", s.delete_interval),
+        ));
+    }
+    if s.error_backoff.is_zero() || s.error_backoff > Duration::from_secs(60) {
+        return Err(Error::config(
+            origin("error_backoff"),
+            format!(
+                "expected above zero and at most 60 seconds, got {:?}",
+                s.error_backoff
+            ),
+        ));
+    }
+    if s.drain_timeout > Duration::from_secs(3600) {
+        return Err(Error::config(
+            origin("drain_timeout"),
+            format!("expected at most 1 hour, got {:?}", s.drain_timeout),
+        ));
+    }
+    Ok(())
+}
+
+impl fmt::Debug for ConsumerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queue: &dyn fmt::Debug = match &self.queue {
+            QueueSource::Url(url) => url,
+            QueueSource::Api(api) => api,
+        };
+        f.debug_struct("ConsumerBuilder")
+            .field("queue", queue)
+            .field("settings", &self.settings)
+            .field("heartbeat_after", &self.heartbeat_after)
+            .field("protector", &self.protector)
+            .field("policy", &self.policy)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
