@@ -61,6 +61,8 @@ use sha2::{Digest, Sha256};
 
 pub use canonical::{CanonicalRequest, SigningSettings};
 pub use date::AmzDate;
+#[cfg(feature = "mock")]
+pub(crate) use date::Civil;
 pub use key::SigningKey;
 
 use key::KeyCache;

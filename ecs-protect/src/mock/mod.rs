@@ -1,9 +1,24 @@
 //! Fakes for testing workers without AWS (feature `mock`).
+//!
+//! - [`MockEcs`]: an in-process fake ECS (task metadata, container credentials, the signed
+//!   ECS API, the agent endpoint) that verifies signatures, records calls and the
+//!   protection timeline, and injects faults.
+//! - [`RecordingBackend`]: a [`Backend`](crate::Backend) that records calls without any
+//!   HTTP, for protector-level tests.
 
+mod api;
+mod clock;
+mod endpoints;
 #[cfg(feature = "sqs")]
 mod memory_queue;
+mod mock_ecs;
 mod recording;
+mod server;
+mod state;
+mod verify;
 
 #[cfg(feature = "sqs")]
 pub use memory_queue::{MemoryQueue, QueueOperation, VisibilityChange};
+pub use mock_ecs::{MockCredentials, MockEcs, MockEcsBuilder};
 pub use recording::{Call, RecordingBackend};
+pub use state::{EcsCall, Operation, Outcome, ProtectedSpan, SpanEnd};

@@ -120,6 +120,48 @@ impl fmt::Debug for AmzDate {
     }
 }
 
+/// A UTC instant broken into calendar fields (for the fake ECS's RFC 3339 and HTTP dates).
+#[cfg_attr(not(feature = "mock"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub(crate) year: i64,
+    pub(crate) month: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+    pub(crate) millis: u32,
+    /// 0 = Sunday.
+    pub(crate) weekday: u32,
+}
+
+#[cfg_attr(not(feature = "mock"), allow(dead_code))]
+impl Civil {
+    /// The calendar fields of `time` (milliseconds truncated).
+    pub(crate) fn from_system_time(time: SystemTime) -> Self {
+        let millis: i64 = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        let secs = millis.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let field = |v: i64| u32::try_from(v).unwrap_or(0);
+        Civil {
+            year,
+            month,
+            day,
+            hour: field(of_day / 3600),
+            minute: field(of_day / 60 % 60),
+            second: field(of_day % 60),
+            millis: field(millis.rem_euclid(1000)),
+            // 1970-01-01 was a Thursday.
+            weekday: field((days + 4).rem_euclid(7)),
+        }
+    }
+}
+
 fn write_digits(out: &mut [u8], mut value: i64) {
     for slot in out.iter_mut().rev() {
         // `value % 10` is in 0..10 for the non-negative values written here.
