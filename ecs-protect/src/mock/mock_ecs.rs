@@ -101,6 +101,27 @@ impl fmt::Debug for MockCredentials {
     }
 }
 
+impl MockCredentials {
+    /// Credentials to sign test requests with (e.g. ones read from the credentials
+    /// endpoint's answer, or deliberately wrong ones).
+    ///
+    /// ```
+    /// use ecs_protect::mock::MockCredentials;
+    ///
+    /// let creds = MockCredentials::new("ASIAEXAMPLE", "secret", Some("token"));
+    /// assert_eq!(creds.session_token.as_deref(), Some("token"));
+    /// assert!(!format!("{creds:?}").contains("secret"));
+    /// ```
+    pub fn new(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
+        MockCredentials {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token.map(str::to_owned),
+            expiration: None,
+        }
+    }
+}
+
 impl From<IssuedKey> for MockCredentials {
     fn from(key: IssuedKey) -> Self {
         MockCredentials {
