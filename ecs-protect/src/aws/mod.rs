@@ -6,3 +6,4 @@ mod credentials;
 mod ecs;
 mod metadata;
 mod retry;
+mod time;
