@@ -4,6 +4,8 @@ pub mod sigv4;
 
 mod credentials;
 mod ecs;
+mod endpoint;
 mod metadata;
 mod retry;
 mod time;
+mod url;
