@@ -5,6 +5,7 @@ pub mod sigv4;
 mod credentials;
 mod ecs;
 mod endpoint;
+mod http;
 mod metadata;
 mod retry;
 mod time;
