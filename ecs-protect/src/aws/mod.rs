@@ -3,6 +3,7 @@
 pub mod sigv4;
 
 mod credentials;
+
 mod ecs;
 mod endpoint;
 mod http;
