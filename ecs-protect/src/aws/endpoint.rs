@@ -157,58 +157,132 @@ fn partition(region: &str) -> &'static Partition {
     &STANDARD
 }
 
-/// The ECS endpoint: `AWS_ENDPOINT_URL_ECS`, else `AWS_ENDPOINT_URL` (both ignored when
-/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else the regional endpoint over HTTPS,
-/// honouring `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`.
-///
-/// # Errors
-///
-/// [`Error::Config`] naming the variable: a malformed URL or flag, FIPS or dual-stack with a
-/// custom endpoint, or dual-stack in a partition that has none.
-pub(crate) fn ecs_endpoint(env: &Env, region: &str) -> Result<Endpoint, Error> {
-    let fips = env_flag(env, "AWS_USE_FIPS_ENDPOINT")?;
-    let dual_stack = env_flag(env, "AWS_USE_DUALSTACK_ENDPOINT")?;
-    if !env_flag(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
-        for origin in ["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"] {
-            let Some(text) = env.get(origin) else {
-                continue;
-            };
-            let url = Url::parse(&text).map_err(|message| Error::config(origin, message))?;
-            for (set, flag) in [
-                (fips, "AWS_USE_FIPS_ENDPOINT"),
-                (dual_stack, "AWS_USE_DUALSTACK_ENDPOINT"),
-            ] {
-                if set {
-                    return Err(Error::config(
-                        flag,
-                        format!("cannot be combined with a custom endpoint ({origin} is set)"),
-                    ));
+/// The endpoint settings read from the environment, checked before the region is known
+/// (it may come from the task ARN, fetched later).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EndpointConfig {
+    /// `AWS_ENDPOINT_URL_ECS` or `AWS_ENDPOINT_URL`, unless ignored.
+    configured: Option<Endpoint>,
+    fips: bool,
+    dual_stack: bool,
+}
+
+impl EndpointConfig {
+    /// Reads `AWS_ENDPOINT_URL_ECS`, else `AWS_ENDPOINT_URL` (both ignored when
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), `AWS_USE_FIPS_ENDPOINT` and
+    /// `AWS_USE_DUALSTACK_ENDPOINT`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the variable: a malformed URL or flag, or FIPS or dual-stack
+    /// together with a custom endpoint.
+    pub(crate) fn from_env(env: &Env) -> Result<EndpointConfig, Error> {
+        let fips = env_flag(env, "AWS_USE_FIPS_ENDPOINT")?;
+        let dual_stack = env_flag(env, "AWS_USE_DUALSTACK_ENDPOINT")?;
+        let mut configured = None;
+        if !env_flag(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+            for origin in ["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"] {
+                if let Some(text) = env.get(origin) {
+                    configured = Some(Endpoint {
+                        url: parse_endpoint_url(&text, origin)?,
+                        origin,
+                    });
+                    break;
                 }
             }
-            return Ok(Endpoint { url, origin });
         }
+        let config = EndpointConfig {
+            configured,
+            fips,
+            dual_stack,
+        };
+        config.check_flags()?;
+        Ok(config)
     }
-    let partition = partition(region);
-    let suffix = if dual_stack {
-        partition.dual_stack_suffix.ok_or_else(|| {
-            Error::config(
-                "AWS_USE_DUALSTACK_ENDPOINT",
-                format!(
-                    "partition {} (region {region}) has no dual-stack endpoints",
-                    partition.name
-                ),
-            )
-        })?
-    } else {
-        partition.dns_suffix
-    };
-    let service = if fips { "ecs-fips" } else { "ecs" };
-    let text = format!("https://{service}.{region}.{suffix}/");
-    let url = Url::parse(&text).map_err(|message| Error::config("AWS_REGION", message))?;
-    Ok(Endpoint {
-        url,
-        origin: "region",
-    })
+
+    /// An explicit endpoint URL (a builder setting); `origin` names the setting.
+    pub(crate) fn fixed(text: &str, origin: &'static str) -> Result<EndpointConfig, Error> {
+        Ok(EndpointConfig {
+            configured: Some(Endpoint {
+                url: parse_endpoint_url(text, origin)?,
+                origin,
+            }),
+            fips: false,
+            dual_stack: false,
+        })
+    }
+
+    fn check_flags(&self) -> Result<(), Error> {
+        let Some(endpoint) = &self.configured else {
+            return Ok(());
+        };
+        for (set, flag) in [
+            (self.fips, "AWS_USE_FIPS_ENDPOINT"),
+            (self.dual_stack, "AWS_USE_DUALSTACK_ENDPOINT"),
+        ] {
+            if set {
+                return Err(Error::config(
+                    flag,
+                    format!(
+                        "cannot be combined with a custom endpoint ({} is set)",
+                        endpoint.origin
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoint for `region`: the configured URL, else the regional endpoint over HTTPS.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for dual-stack in a partition that has none.
+    pub(crate) fn resolve(&self, region: &str) -> Result<Endpoint, Error> {
+        if let Some(endpoint) = &self.configured {
+            return Ok(endpoint.clone());
+        }
+        let partition = partition(region);
+        let suffix = if self.dual_stack {
+            partition.dual_stack_suffix.ok_or_else(|| {
+                Error::config(
+                    "AWS_USE_DUALSTACK_ENDPOINT",
+                    format!(
+                        "partition {} (region {region}) has no dual-stack endpoints",
+                        partition.name
+                    ),
+                )
+            })?
+        } else {
+            partition.dns_suffix
+        };
+        let service = if self.fips { "ecs-fips" } else { "ecs" };
+        let text = format!("https://{service}.{region}.{suffix}/");
+        let url = Url::parse(&text).map_err(|message| Error::config("AWS_REGION", message))?;
+        Ok(Endpoint {
+            url,
+            origin: "region",
+        })
+    }
+}
+
+/// An endpoint override: an http(s) URL without a query (requests are signed for its path).
+fn parse_endpoint_url(text: &str, origin: &'static str) -> Result<Url, Error> {
+    let url = Url::parse(text).map_err(|message| Error::config(origin, message))?;
+    if url.query.is_some() {
+        return Err(Error::config(
+            origin,
+            format!("expected an endpoint URL without a query, got {text:?}"),
+        ));
+    }
+    Ok(url)
+}
+
+/// The ECS endpoint `env` configures for `region` ([`EndpointConfig::from_env`], then
+/// [`EndpointConfig::resolve`]).
+#[cfg(test)]
+fn ecs_endpoint(env: &Env, region: &str) -> Result<Endpoint, Error> {
+    EndpointConfig::from_env(env)?.resolve(region)
 }
 
 #[cfg(test)]
@@ -337,6 +411,10 @@ mod tests {
             "https://ecs.eu-west-1.amazonaws.com/"
         );
 
+        assert_eq!(
+            endpoint(&[("AWS_ENDPOINT_URL", "http://x/?a=b")], "eu-west-1").unwrap_err(),
+            "invalid AWS_ENDPOINT_URL: expected an endpoint URL without a query, got \"http://x/?a=b\""
+        );
         assert_eq!(
             endpoint(&[("AWS_ENDPOINT_URL_ECS", "localhost:4566")], "eu-west-1").unwrap_err(),
             "invalid AWS_ENDPOINT_URL_ECS: expected an http:// or https:// URL, got \"localhost:4566\""

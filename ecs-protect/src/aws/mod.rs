@@ -2,12 +2,13 @@
 
 pub mod sigv4;
 
+mod api_error;
 mod credentials;
-
 mod ecs;
 mod endpoint;
 mod http;
 mod metadata;
 mod retry;
+mod signed;
 mod time;
 mod url;
