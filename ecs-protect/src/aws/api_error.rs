@@ -21,7 +21,7 @@ fn string_at<'a>(object: &'a Value, keys: &[&str]) -> Option<&'a str> {
 
 /// The [`ApiError`] an error response carries. The code comes from the `X-Amzn-ErrorType`
 /// header, else the body's `__type`/`code`/`Code` (top level or under `error`), else the
-/// HTTP status (`HTTP 503`); the message from `message`/`Message`/`errorMessage`; the
+/// `UnknownError` (the status is kept apart); the message from `message`/`Message`/`errorMessage`; the
 /// request id from `x-amzn-RequestId`, else the body's `requestID`.
 pub(crate) fn decode(operation: &str, endpoint: &str, response: &HttpResponse) -> ApiError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
@@ -32,7 +32,7 @@ pub(crate) fn decode(operation: &str, endpoint: &str, response: &HttpResponse) -
         .filter(|c| !c.is_empty())
         .or_else(|| string_at(inner, &["__type", "code", "Code"]).map(short_code))
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("HTTP {}", response.status));
+        .unwrap_or_else(|| "UnknownError".to_owned());
     let message = string_at(inner, &["message", "Message", "errorMessage"])
         .map(str::to_owned)
         .or_else(|| {
@@ -139,11 +139,11 @@ mod tests {
     #[test]
     fn unknown_shapes_keep_the_status_and_body() {
         let e = decode("Op", "e", &response(502, &[], "<html>Bad Gateway</html>"));
-        assert_eq!(e.code, "HTTP 502");
+        assert_eq!(e.code, "UnknownError");
         assert_eq!(e.message.as_deref(), Some("<html>Bad Gateway</html>"));
         let e = decode("Op", "e", &response(503, &[], ""));
-        assert_eq!((e.code.as_str(), e.message), ("HTTP 503", None));
+        assert_eq!((e.code.as_str(), e.message), ("UnknownError", None));
         let e = decode("Op", "e", &response(400, &[], r#"{"unexpected":true}"#));
-        assert_eq!((e.code.as_str(), e.message), ("HTTP 400", None));
+        assert_eq!((e.code.as_str(), e.message), ("UnknownError", None));
     }
 }
