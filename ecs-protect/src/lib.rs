@@ -27,6 +27,7 @@ pub mod sqs;
 pub mod __private;
 
 pub use aws::sigv4;
+pub use aws::{Credentials, EcsClient, EcsClientBuilder, TaskProtection};
 pub use backend::{Backend, Disabled, Protection, ProtectionState};
 pub use config::{Config, ConfigBuilder, FailurePolicy};
 pub use env::Env;

@@ -1,7 +1,7 @@
 //! AWS credentials and where they come from: static values, the environment, the ECS
 //! container endpoint; the default chain; a cache that refreshes before expiry.
 
-mod container;
+pub(crate) mod container;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -27,7 +27,7 @@ pub(crate) fn env_flag(env: &Env, name: &str) -> Result<bool, Error> {
 
 /// Checks that `region` looks like an AWS region name (`eu-west-1`): lowercase letters,
 /// digits and dashes. `origin` names where it came from.
-fn check_region(region: &str, origin: &str) -> Result<String, Error> {
+pub(crate) fn check_region(region: &str, origin: &str) -> Result<String, Error> {
     let valid = !region.is_empty()
         && region.len() <= 63
         && region

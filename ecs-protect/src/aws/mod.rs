@@ -3,7 +3,7 @@
 pub mod sigv4;
 
 mod api_error;
-mod credentials;
+pub(crate) mod credentials;
 mod ecs;
 mod endpoint;
 mod http;
@@ -12,3 +12,6 @@ mod retry;
 mod signed;
 mod time;
 mod url;
+
+pub use credentials::Credentials;
+pub use ecs::{EcsClient, EcsClientBuilder, TaskProtection};
