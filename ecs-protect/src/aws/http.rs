@@ -31,7 +31,6 @@ pub(crate) struct Timeouts {
 #[derive(Debug)]
 pub(crate) struct HttpClient {
     agent: ureq::Agent,
-    timeouts: Timeouts,
 }
 
 /// A response: status, headers with lowercase names, and the body (at most [`BODY_LIMIT`]).
@@ -87,13 +86,7 @@ impl HttpClient {
         }
         HttpClient {
             agent: config.build().into(),
-            timeouts,
         }
-    }
-
-    /// The client's timeouts.
-    pub(crate) fn timeouts(&self) -> Timeouts {
-        self.timeouts
     }
 
     /// Sends `method url` with `headers` (the `Host` header is added: [`Url::host_header`],

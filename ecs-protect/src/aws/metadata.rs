@@ -56,11 +56,6 @@ impl MetadataClient {
         }))
     }
 
-    /// The `/task` URL.
-    pub(crate) fn url(&self) -> &Url {
-        &self.url
-    }
-
     /// `GET /task`, retried on connection errors, 429 and 5xx.
     ///
     /// # Errors

@@ -179,7 +179,7 @@ pub(crate) fn parse_http_date(text: &str) -> Option<SystemTime> {
 /// Epoch seconds as a JSON number (ECS's `expirationDate`: `1764019800.123`); `None` when
 /// negative, not finite, or beyond what a `SystemTime` holds.
 pub(crate) fn from_epoch_seconds(secs: f64) -> Option<SystemTime> {
-    if !secs.is_finite() || secs < 0.0 || secs > 1e12 {
+    if !secs.is_finite() || !(0.0..=1e12).contains(&secs) {
         return None;
     }
     UNIX_EPOCH.checked_add(Duration::from_secs_f64(secs))

@@ -91,13 +91,16 @@ fn default_chain_order() {
     assert!(matches!(default_chain(&bad), Err(Error::Config { .. })));
 }
 
+/// Signals "a fetch has started", then waits for "go on".
+type Gate = (Mutex<mpsc::Sender<()>>, Mutex<mpsc::Receiver<()>>);
+
 /// A provider answering from a script, counting fetches, optionally holding each fetch
 /// until released.
 #[derive(Debug)]
 struct Scripted {
     answers: Mutex<VecDeque<Result<Credentials, Error>>>,
     fetches: AtomicUsize,
-    gate: Option<(Mutex<mpsc::Sender<()>>, Mutex<mpsc::Receiver<()>>)>,
+    gate: Option<Gate>,
 }
 
 impl Scripted {
