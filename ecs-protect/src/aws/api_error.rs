@@ -20,9 +20,10 @@ fn string_at<'a>(object: &'a Value, keys: &[&str]) -> Option<&'a str> {
 }
 
 /// The [`ApiError`] an error response carries. The code comes from the `X-Amzn-ErrorType`
-/// header, else the body's `__type`/`code`/`Code` (top level or under `error`), else the
-/// `UnknownError` (the status is kept apart); the message from `message`/`Message`/`errorMessage`; the
-/// request id from `x-amzn-RequestId`, else the body's `requestID`.
+/// header, else the body's `__type`/`code`/`Code` (top level or under `error`), else
+/// `UnknownError` (the status is kept beside it); the message from `message`, `Message` or
+/// `errorMessage` (or a short excerpt of a body that is not JSON); the request id from
+/// `x-amzn-RequestId`, else the body's `requestID`.
 pub(crate) fn decode(operation: &str, endpoint: &str, response: &HttpResponse) -> ApiError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let inner = body.get("error").filter(|v| v.is_object()).unwrap_or(&body);

@@ -546,3 +546,90 @@ fn debug_shows_no_secrets() {
         "{shown}"
     );
 }
+
+/// Every log line of this test process, at every level (ureq's included).
+fn captured_logs() -> &'static Mutex<Vec<String>> {
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!(
+                    "{} {}: {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                ));
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: std::sync::OnceLock<&'static Capture> = std::sync::OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        // Only this test installs a logger in the library's unit tests.
+        log::set_logger(capture).expect("no other logger in the lib tests");
+        log::set_max_level(log::LevelFilter::Trace);
+        capture
+    });
+    &capture.0
+}
+
+#[test]
+fn no_secret_in_log_lines_or_errors() {
+    let logs = captured_logs();
+    let soon = SystemTime::now() + Duration::from_secs(5 * 60);
+    let creds_body = credentials_json("ASIALOGGED", soon);
+    let creds = TestServer::start(vec![Reply::json(200, &creds_body)]);
+    let skewed = http_date(SystemTime::now() + Duration::from_secs(900));
+    let ecs = TestServer::start(vec![
+        Reply::json(400, r#"{"__type":"ThrottlingException"}"#),
+        Reply::json(
+            400,
+            r#"{"__type":"InvalidSignatureException","message":"Signature expired"}"#,
+        )
+        .header("Date", &skewed),
+        Reply::json(200, &protected(true, Some(1.8e9))),
+        Reply::json(
+            400,
+            r#"{"__type":"AccessDeniedException","message":"denied"}"#,
+        ),
+    ]);
+    let full_uri = format!("{}/creds", creds.url);
+    let client = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "container-auth-token-xyz",
+            ),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .retry_base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    client.update_task_protection(true, Some(60)).unwrap();
+    let err = client.update_task_protection(true, Some(60)).unwrap_err();
+    let shown = format!("{err} {err:?} {client:?}");
+    let logs = logs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .join("\n");
+    assert!(
+        logs.contains("signing with the server's time"),
+        "the capture works"
+    );
+    for secret in [
+        "secret-ASIALOGGED",
+        "token-ASIALOGGED",
+        "container-auth-token-xyz",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
