@@ -147,7 +147,7 @@ impl SigningSettings {
 /// keys and is shared safely between threads (`Signer` is `Send + Sync`). `Debug` shows only
 /// how many keys are cached.
 ///
-/// See the [module documentation](self) for an example.
+/// See the [module documentation](crate::sigv4) for an example.
 #[derive(Debug, Default)]
 pub struct Signer {
     keys: KeyCache,
