@@ -58,5 +58,5 @@ mod key;
 mod signer;
 
 pub use canonical::{CanonicalRequest, StringToSign, canonical_query_string, canonical_uri};
-pub use date::format_amz_date;
+pub use date::{format_amz_date, parse_amz_date};
 pub use signer::{SignableRequest, SignedRequest, Signer, SigningParams, SigningSettings};

@@ -30,6 +30,62 @@ pub fn format_amz_date(time: SystemTime) -> String {
     )
 }
 
+/// Parses an `X-Amz-Date` value, `YYYYMMDD'T'HHMMSS'Z'`, back into a `SystemTime`.
+///
+/// Returns `None` unless `text` is exactly that form with a real date and time (seconds up
+/// to 60 are accepted for leap seconds) no earlier than 1970. A server (such as the fake ECS)
+/// uses it to re-sign a received request at the time the client signed it.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use ecs_protect::sigv4::{format_amz_date, parse_amz_date};
+///
+/// let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
+/// assert_eq!(parse_amz_date("20150830T123600Z"), Some(time));
+/// assert_eq!(parse_amz_date(&format_amz_date(time)), Some(time));
+/// assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
+/// ```
+pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = text.get(range)?;
+        if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    // Reject days past the month's end (e.g. 20230230) by the round trip.
+    let (y, m, d) = civil_from_days(days);
+    if (y, i64::from(m), i64::from(d)) != (year, month, day) {
+        return None;
+    }
+    let seconds = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
+    UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
+}
+
+/// Days since 1970-01-01 of a (proleptic Gregorian) date, after Howard Hinnant's
+/// `days_from_civil`; `month` in 1-12, `year` in 0-9999.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400; // [0, 399]
+    let march_month = if month > 2 { month - 3 } else { month + 9 }; // [0, 11]
+    let day_of_year = (153 * march_month + 2) / 5 + day - 1; // [0, 365]
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// Whole seconds since the Unix epoch, negative before it (floored).
 fn unix_seconds(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
@@ -112,6 +168,36 @@ mod tests {
             format_amz_date(UNIX_EPOCH - Duration::from_millis(500)),
             "19691231T235959Z"
         );
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for seconds in [0, 951_782_400, 1_440_938_160, 1_735_689_599, 4_107_542_400] {
+            assert_eq!(
+                parse_amz_date(&format_amz_date(at(seconds))),
+                Some(at(seconds))
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_dates() {
+        for bad in [
+            "",
+            "20150830T123600",
+            "20150830 123600Z",
+            "2015083OT123600Z",
+            "20151330T123600Z",
+            "20150230T123600Z",
+            "20150800T123600Z",
+            "20150830T243600Z",
+            "20150830T126000Z",
+            "19691231T235959Z",
+            "+0150830T123600Z",
+            "20150830T123600Z ",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
