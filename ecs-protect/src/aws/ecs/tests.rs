@@ -40,17 +40,65 @@ fn body(seen: &Seen) -> Value {
 
 /// `X-Amz-Date` (`20261124T215744Z`) as a time.
 fn amz_date(seen: &Seen) -> SystemTime {
-    let d = seen.header("x-amz-date").expect("x-amz-date");
-    let rfc = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13],
-        &d[13..15]
+    crate::sigv4::parse_amz_date(seen.header("x-amz-date").expect("x-amz-date")).unwrap()
+}
+
+/// Verifies `seen`'s signature as AWS does: re-signs the request as received (the headers
+/// its `SignedHeaders` lists, with the values the server got) and compares.
+fn assert_signed_by(seen: &Seen, access_key_id: &str, secret: &str, token: Option<&str>) {
+    let auth = seen.header("authorization").expect("authorization");
+    let signed_names = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("SignedHeaders");
+    let names: Vec<&str> = signed_names
+        .split(';')
+        .filter(|n| *n != "x-amz-date" && *n != "x-amz-security-token")
+        .collect();
+    let headers: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                seen.header(n).unwrap_or_else(|| panic!("{n} not received")),
+            )
+        })
+        .collect();
+    let expected = crate::sigv4::Signer::new().sign(
+        &crate::sigv4::SignableRequest {
+            method: &seen.method,
+            path: &seen.path,
+            query: &[],
+            headers: &headers,
+            body: seen.body.as_bytes(),
+        },
+        &crate::sigv4::SigningParams {
+            access_key_id,
+            secret_access_key: secret,
+            session_token: token,
+            region: "eu-west-1",
+            service: "ecs",
+            time: amz_date(seen),
+        },
     );
-    time::parse_rfc3339(&rfc).unwrap()
+    let expected_auth = expected
+        .headers()
+        .iter()
+        .find(|(n, _)| *n == "authorization")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(Some(auth), expected_auth, "signature of {seen:?}");
+    assert_eq!(
+        signed_names,
+        "content-type;host;x-amz-date;x-amz-security-token;x-amz-target".replace(
+            if token.is_some() {
+                ""
+            } else {
+                "x-amz-security-token;"
+            },
+            ""
+        )
+    );
 }
 
 #[test]
@@ -110,6 +158,15 @@ fn enable_and_disable_round_trip() {
     );
     assert!(auth.contains("/eu-west-1/ecs/aws4_request"), "{auth}");
     assert!(!auth.contains("wJalrXUtnFEMI"));
+    // The signed host (with the port) is the one ureq sent; the session token is signed.
+    for request in &seen {
+        assert_signed_by(
+            request,
+            "ASIAEXAMPLE",
+            "wJalrXUtnFEMI",
+            Some("session-token-1"),
+        );
+    }
     assert_eq!(
         body(enable),
         json!({"cluster": CLUSTER, "tasks": [TASK_ARN], "protectionEnabled": true, "expiresInMinutes": 60})
@@ -279,6 +336,14 @@ fn clock_skew_of_900_seconds_is_corrected() {
         assert!(
             (Duration::from_secs(890)..Duration::from_secs(910)).contains(&shift),
             "{shift:?}"
+        );
+    }
+    for request in &seen {
+        assert_signed_by(
+            request,
+            "ASIAEXAMPLE",
+            "wJalrXUtnFEMI",
+            Some("session-token-1"),
         );
     }
     let skew = client.signed.skew().millis;
