@@ -14,7 +14,7 @@ mod endpoint;
 pub(crate) mod http;
 pub(crate) mod metadata;
 pub(crate) mod retry;
-mod signed;
+pub(crate) mod signed;
 pub(crate) mod time;
 pub(crate) mod url;
 
