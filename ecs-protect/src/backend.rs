@@ -90,12 +90,101 @@ impl Backend for Disabled {
     }
 }
 
+/// The variable that picks the backend.
+const BACKEND_VAR: &str = "ECS_PROTECT_BACKEND";
+
 /// Picks the backend the environment asks for: `ECS_PROTECT_BACKEND=api|agent|off`, else
-/// the ECS API when `ECS_CONTAINER_METADATA_URI_V4` is set, else [`Disabled`].
+/// the ECS API ([`EcsClient`](crate::EcsClient)) when `ECS_CONTAINER_METADATA_URI_V4` is
+/// set, else [`Disabled`].
 ///
-/// PLACEHOLDER: always [`Disabled`] until the clients exist.
-#[allow(dead_code)] // PLACEHOLDER: used once the config lands
+/// # Errors
+///
+/// [`Error::Config`] naming `ECS_PROTECT_BACKEND` for another value, or the chosen
+/// backend's own configuration error (which names its variable).
 pub(crate) fn from_env(env: &crate::Env) -> Result<Box<dyn Backend>, Error> {
-    let _ = env;
-    Ok(Box::new(Disabled))
+    let choice = env.get(BACKEND_VAR).map(|v| v.trim().to_ascii_lowercase());
+    match choice.as_deref() {
+        Some("api") => Ok(Box::new(crate::EcsClient::from_env_with(env)?)),
+        Some("agent") => Ok(Box::new(crate::AgentBackend::from_env_with(env)?)),
+        Some("off") => Ok(Box::new(Disabled)),
+        Some(_) => Err(Error::config(
+            BACKEND_VAR,
+            format!(
+                "expected api, agent or off, got {:?}",
+                env.get(BACKEND_VAR).unwrap_or_default()
+            ),
+        )),
+        None if env.get(crate::aws::metadata::METADATA_URI).is_some() => {
+            Ok(Box::new(crate::EcsClient::from_env_with(env)?))
+        }
+        None => Ok(Box::new(Disabled)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Env;
+
+    fn pick(vars: &[(&str, &str)]) -> Result<String, String> {
+        from_env(&Env::from_vars(vars.iter().copied()))
+            .map(|b| b.name().to_owned())
+            .map_err(|e| e.to_string())
+    }
+
+    const ECS: [(&str, &str); 4] = [
+        (
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "http://169.254.170.2/v4/abc",
+        ),
+        ("ECS_AGENT_URI", "http://169.254.170.2/api/abc"),
+        ("AWS_REGION", "eu-west-1"),
+        (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/abc",
+        ),
+    ];
+
+    #[test]
+    fn selection() {
+        assert_eq!(pick(&[]).unwrap(), "off");
+        assert_eq!(pick(&ECS).unwrap(), "ecs-api");
+        let with = |value| {
+            let mut vars = ECS.to_vec();
+            vars.push((BACKEND_VAR, value));
+            pick(&vars)
+        };
+        assert_eq!(with("api").unwrap(), "ecs-api");
+        assert_eq!(with("agent").unwrap(), "ecs-agent");
+        assert_eq!(with("Agent").unwrap(), "ecs-agent");
+        assert_eq!(with("off").unwrap(), "off");
+        assert!(
+            from_env(&Env::from_vars([(BACKEND_VAR, "off")]))
+                .unwrap()
+                .is_local()
+        );
+        assert_eq!(
+            with("sdk").unwrap_err(),
+            "invalid ECS_PROTECT_BACKEND: expected api, agent or off, got \"sdk\""
+        );
+    }
+
+    #[test]
+    fn chosen_backend_errors_name_their_variable() {
+        assert!(
+            pick(&[(BACKEND_VAR, "agent")])
+                .unwrap_err()
+                .starts_with("invalid ECS_AGENT_URI: is not set")
+        );
+        assert!(
+            pick(&[(BACKEND_VAR, "api")])
+                .unwrap_err()
+                .starts_with("invalid ECS_CONTAINER_METADATA_URI_V4: is not set")
+        );
+        let mut no_credentials = ECS.to_vec();
+        no_credentials.retain(|(k, _)| !k.starts_with("AWS_CONTAINER"));
+        assert!(pick(&no_credentials).unwrap_err().starts_with(
+            "could not load AWS credentials from the environment: no credentials found"
+        ));
+    }
 }

@@ -26,7 +26,9 @@ pub mod sqs;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use agent::AgentBackend;
 pub use aws::sigv4;
+pub use aws::{Credentials, EcsClient, EcsClientBuilder, TaskProtection};
 pub use backend::{Backend, Disabled, Protection, ProtectionState};
 pub use config::{Config, ConfigBuilder, FailurePolicy};
 pub use env::Env;

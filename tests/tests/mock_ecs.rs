@@ -324,7 +324,7 @@ fn bad_signatures_are_rejected_with_aws_codes() {
         UPDATE,
         &body,
         &Signing {
-            settings: SigningSettings::default().with_sign_session_token(false),
+            settings: SigningSettings::default().sign_session_token(false),
             ..Signing::new(&creds)
         },
         None,
@@ -940,4 +940,75 @@ fn dropping_the_fake_closes_its_listener() {
             Ok(_) => panic!("{addr} still accepts connections 5 s after the fake was dropped"),
         }
     }
+}
+
+#[test]
+fn the_crates_own_client_is_accepted_through_the_protector() {
+    let ecs = MockEcs::start().expect("fake starts");
+    let protector = ecs.protector().expect("protector on the fake");
+    let guard = protector.acquire().expect("protection");
+    assert!(guard.is_protected());
+    assert!(ecs.protected_now());
+    drop(guard);
+    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(!ecs.protected_now(), "drain clears protection");
+    let calls = ecs.calls();
+    let updates: Vec<&Outcome> = calls
+        .iter()
+        .filter(|c| c.operation == Operation::UpdateTaskProtection)
+        .map(|c| &c.outcome)
+        .collect();
+    assert_eq!(
+        updates,
+        [&Outcome::Accepted, &Outcome::Accepted],
+        "{calls:#?}"
+    );
+    assert_eq!(ecs.api_calls(Operation::TaskMetadata), 1);
+    assert!(ecs.api_calls(Operation::Credentials) >= 1);
+    let timeline = ecs.timeline();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].ended, SpanEnd::Disabled);
+}
+
+#[test]
+fn the_agent_backend_works_against_the_fake() {
+    let ecs = MockEcs::start().expect("fake starts");
+    let mut vars = ecs.env();
+    vars.push(("ECS_PROTECT_BACKEND".into(), "agent".into()));
+    let protector = ecs_protect::Protector::from_env_with(&Env::from_vars(vars))
+        .expect("protector on the agent endpoint");
+    let guard = protector.acquire().expect("protection");
+    assert!(ecs.protected_now());
+    drop(guard);
+    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(!ecs.protected_now());
+    assert_eq!(ecs.api_calls(Operation::AgentUpdateTaskProtection), 2);
+    assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
+}
+
+#[test]
+fn the_client_corrects_a_skewed_clock_and_retries_throttling() {
+    let ecs = MockEcs::start().expect("fake starts");
+    ecs.set_clock_skew_secs(900);
+    ecs.throttle_next(1);
+    let protector = ecs.protector().expect("protector on the fake");
+    let guard = protector
+        .acquire()
+        .expect("protection despite skew and throttling");
+    assert!(ecs.protected_now());
+    drop(guard);
+    let codes: Vec<Option<String>> = ecs
+        .calls()
+        .iter()
+        .filter(|c| c.operation == Operation::UpdateTaskProtection)
+        .map(|c| c.outcome.error_code().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some("InvalidSignatureException".to_owned()),
+            Some("ThrottlingException".to_owned()),
+            None
+        ]
+    );
 }

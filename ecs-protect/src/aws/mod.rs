@@ -1,8 +1,22 @@
 //! The AWS side: SigV4 signing, credentials, task metadata, the ECS client and retries.
+//!
+//! Layers, bottom up: `url` and `time` (parsing), `http` (one exchange over ureq),
+//! `sigv4` (signing), `credentials`, `retry` (standard mode), `signed` (a signed, retried
+//! call), `metadata` (which task this is), `endpoint` (region and ECS endpoint), `ecs` (the
+//! client). `api_error` decodes error answers for every layer.
 
 pub mod sigv4;
 
-mod credentials;
+pub(crate) mod api_error;
+pub(crate) mod credentials;
 mod ecs;
-mod metadata;
-mod retry;
+mod endpoint;
+pub(crate) mod http;
+pub(crate) mod metadata;
+pub(crate) mod retry;
+pub(crate) mod signed;
+pub(crate) mod time;
+pub(crate) mod url;
+
+pub use credentials::Credentials;
+pub use ecs::{EcsClient, EcsClientBuilder, TaskProtection};

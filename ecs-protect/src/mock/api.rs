@@ -100,6 +100,7 @@ fn signed_call(
         (shared.now(&state), state.faults.latency)
     };
     let expect = Expect {
+        signer: &shared.signer,
         region: &shared.settings.region,
         service: "ecs",
         now,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::aws::sigv4::Civil;
+use crate::aws::time::to_civil;
 
 /// `time` moved by `skew_secs` (positive: the fake's clock is ahead of the real one).
 pub(crate) fn skewed(time: SystemTime, skew_secs: i64) -> SystemTime {
@@ -14,16 +14,22 @@ pub(crate) fn skewed(time: SystemTime, skew_secs: i64) -> SystemTime {
     }
 }
 
+/// Milliseconds past the second, and the weekday (0 = Sunday), of `time` (after 1970).
+fn millis_and_weekday(time: SystemTime) -> (u32, usize) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // 1970-01-01 was a Thursday.
+    let weekday = (since.as_secs() / 86_400 + 4) % 7;
+    (since.subsec_millis(), weekday as usize)
+}
+
 /// RFC 3339 in UTC with milliseconds, trailing zeros dropped (as the ECS agent writes
 /// `ExpirationDate`), e.g. `2026-11-24T21:57:44.8Z`, `2026-11-24T21:57:44Z`.
 pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
-    let c = Civil::from_system_time(time);
-    let mut out = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    );
-    if c.millis > 0 {
-        let fraction = format!("{:03}", c.millis);
+    let (year, month, day, hour, minute, second) = to_civil(time);
+    let (millis, _) = millis_and_weekday(time);
+    let mut out = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    if millis > 0 {
+        let fraction = format!("{millis:03}");
         out.push('.');
         out.push_str(fraction.trim_end_matches('0'));
     }
@@ -33,11 +39,8 @@ pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
 
 /// RFC 3339 in UTC to the second, as the credentials endpoint writes `Expiration`.
 pub(crate) fn rfc3339_secs(time: SystemTime) -> String {
-    let c = Civil::from_system_time(time);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    let (year, month, day, hour, minute, second) = to_civil(time);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
 /// The HTTP `Date` form (RFC 9110 IMF-fixdate), e.g. `Sun, 30 Aug 2015 12:36:00 GMT`.
@@ -46,16 +49,14 @@ pub(crate) fn http_date(time: SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let c = Civil::from_system_time(time);
-    let weekday = DAYS.get(c.weekday as usize).copied().unwrap_or("Sun");
+    let (year, month, day, hour, minute, second) = to_civil(time);
+    let (_, weekday) = millis_and_weekday(time);
+    let weekday = DAYS.get(weekday).copied().unwrap_or("Sun");
     let month = MONTHS
-        .get((c.month as usize).wrapping_sub(1))
+        .get((month as usize).wrapping_sub(1))
         .copied()
         .unwrap_or("Jan");
-    format!(
-        "{weekday}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
-        c.day, c.year, c.hour, c.minute, c.second
-    )
+    format!("{weekday}, {day:02} {month} {year:04} {hour:02}:{minute:02}:{second:02} GMT")
 }
 
 /// Seconds since the epoch with millisecond precision, as ECS writes `expirationDate`.

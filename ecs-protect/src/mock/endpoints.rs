@@ -8,7 +8,6 @@ use super::clock;
 use super::server::{Handled, Reply, Shared};
 use super::state::{IssuedKey, Operation, Outcome, State};
 use super::verify::Received;
-use crate::sigv4;
 
 /// `GET /v4/<id>/task`.
 pub(crate) fn task_metadata(shared: &Shared) -> Handled {
@@ -121,7 +120,7 @@ fn issue(shared: &Shared, state: &mut State) -> IssuedKey {
         SystemTime::now(),
         shared.settings.endpoint_id
     );
-    let digest = sigv4::payload_hash(seed.as_bytes());
+    let digest = digest_hex(seed.as_bytes());
     let key = IssuedKey {
         access_key_id: format!("ASIAMOCK{:012}", n),
         secret_access_key: format!("mock/{}", &digest[..32]),
@@ -150,4 +149,13 @@ pub(crate) fn not_found(status: u16, message: &str) -> Handled {
         change: None,
         access_key_id: None,
     }
+}
+
+/// Lower-case hex SHA-256 of `data`: made-up but unpredictable ids, keys and tokens.
+pub(crate) fn digest_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -292,7 +292,7 @@ impl MockEcsBuilder {
         };
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let serial = STARTED.fetch_add(1, Ordering::Relaxed);
-        let task_id = crate::sigv4::payload_hash(
+        let task_id = endpoints::digest_hex(
             format!("{:?}/{}/{serial}", SystemTime::now(), addr.port()).as_bytes(),
         )[..32]
             .to_owned();
@@ -325,6 +325,7 @@ impl MockEcsBuilder {
                 rotation: self.rotation,
                 lifetime: self.lifetime,
             },
+            signer: crate::aws::sigv4::Signer::new(),
             state: Mutex::new(state),
             changed: Condvar::new(),
         });
@@ -402,10 +403,21 @@ impl MockEcs {
         .collect()
     }
 
-    /// A protector on this fake: [`Protector::from_env_with`] over [`env`](Self::env).
+    /// A protector on this fake: [`Protector::from_env_with`] over [`env`](Self::env), so
+    /// the signed ECS API backend, with the default settings.
     ///
-    /// TODO(merge): this goes through `backend::from_env`, which is a placeholder
-    /// (local mode) until the ECS client lands; the lead wires and tests it at merge.
+    /// To choose the agent backend or other settings, build the [`Env`] yourself from
+    /// [`env`](Self::env) plus `ECS_PROTECT_*` variables.
+    ///
+    /// ```
+    /// use ecs_protect::mock::MockEcs;
+    ///
+    /// let ecs = MockEcs::start()?;
+    /// let protector = ecs.protector()?;
+    /// let guard = protector.acquire()?;
+    /// assert!(guard.is_protected() && ecs.protected_now());
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -52,6 +52,8 @@ impl Settings {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
+    /// Re-signs received requests to check them.
+    pub(crate) signer: crate::aws::sigv4::Signer,
     pub(crate) state: Mutex<State>,
     /// Notified after every recorded call.
     pub(crate) changed: Condvar,

@@ -5,12 +5,16 @@
 
 use std::time::{Duration, SystemTime};
 
+use subtle::ConstantTimeEq;
+
 use crate::aws::sigv4::{
-    self, ALGORITHM, AmzDate, CanonicalRequest, CredentialScope, SignableRequest, SigningKey,
-    SigningSettings, StringToSign,
+    SignableRequest, Signer, SigningParams, SigningSettings, format_amz_date, parse_amz_date,
 };
 
 use super::state::IssuedKey;
+
+/// The algorithm this fake (and ECS) accepts.
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// How far the request time may be from the fake's clock.
 pub(crate) const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -69,6 +73,8 @@ const BAD_TOKEN: &str = "The security token included in the request is invalid."
 
 /// What the verifier needs to know about the fake.
 pub(crate) struct Expect<'a> {
+    /// Re-signs the received request (its key cache saves derivations).
+    pub(crate) signer: &'a Signer,
     pub(crate) region: &'a str,
     pub(crate) service: &'a str,
     /// The fake's clock.
@@ -106,12 +112,14 @@ pub(crate) fn verify(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
         ));
     };
-    let Some(amz_date) = AmzDate::parse(amz_date_value.trim()) else {
+    let amz_date = amz_date_value.trim();
+    let Some(sent_at) = parse_amz_date(amz_date) else {
         return Err(reject(
             INCOMPLETE,
             format!("X-Amz-Date '{amz_date_value}' is not in the form YYYYMMDD'T'HHMMSS'Z'"),
         ));
     };
+    let amz_day = &amz_date[..8];
     let signed: Vec<&str> = parts.signed_headers.split(';').collect();
     if !signed.contains(&"host") {
         return Err(reject(
@@ -125,14 +133,12 @@ pub(crate) fn verify(
             "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
         ));
     }
-    if date != amz_date.date() {
+    if date != amz_day {
         return Err(reject(
             INVALID,
             format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
-                 from HTTP: '{date}' != '{}', from '{}'.",
-                amz_date.date(),
-                amz_date.as_str()
+                 from HTTP: '{date}' != '{amz_day}', from '{amz_date}'."
             ),
         ));
     }
@@ -163,7 +169,7 @@ pub(crate) fn verify(
             ),
         ));
     }
-    check_window(&amz_date, expect.now)?;
+    check_window(amz_date, sent_at, expect.now)?;
 
     let Some(key) = lookup(access_key_id) else {
         return Err(reject(UNRECOGNIZED, BAD_TOKEN));
@@ -189,7 +195,8 @@ pub(crate) fn verify(
         _ => return Err(reject(UNRECOGNIZED, BAD_TOKEN)),
     }
 
-    // Recompute from the request as received, with the headers it says it signed.
+    // Re-sign the request as received, at the time it was signed, with the headers it
+    // says it signed (the signer adds x-amz-date and the token itself), then compare.
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(signed.len());
     for name in &signed {
         let before = headers.len();
@@ -201,6 +208,7 @@ pub(crate) fn verify(
             ));
         }
     }
+    headers.retain(|(name, _)| !matches!(*name, "x-amz-date" | "x-amz-security-token"));
     let (path, query) = request
         .target
         .split_once('?')
@@ -210,7 +218,11 @@ pub(crate) fn verify(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let canonical = CanonicalRequest::new(
+    let settings =
+        SigningSettings::default().sign_session_token(signed.contains(&"x-amz-security-token"));
+    let resigned = expect.signer.sign_with(
+        // The wire path goes in as is: the signer encodes it once more, which is what
+        // services other than S3 compute from the path they receive.
         &SignableRequest {
             method: request.method,
             path,
@@ -218,21 +230,29 @@ pub(crate) fn verify(
             headers: &headers,
             body: request.body,
         },
-        &sigv4::payload_hash(request.body),
-        &SigningSettings::default(),
+        &SigningParams {
+            access_key_id,
+            secret_access_key: &key.secret_access_key,
+            session_token: sent_token,
+            region,
+            service,
+            time: sent_at,
+        },
+        &settings,
     );
-    if canonical.signed_headers() != parts.signed_headers {
-        // Not sorted, not lower-case, or repeated: AWS would compute a different request.
+    if format_amz_date(sent_at) != amz_date
+        || resigned.canonical_request().signed_headers() != parts.signed_headers
+    {
+        // A leap second, unsorted or upper-case signed headers: AWS would compute a
+        // different canonical request.
         return Err(reject(INVALID, MISMATCH));
     }
-    let scope = CredentialScope {
-        date,
-        region,
-        service,
-    };
-    let string_to_sign = StringToSign::new(&amz_date, &scope, &canonical);
-    let signing_key = SigningKey::derive(&key.secret_access_key, date, region, service);
-    if !signing_key.verify(&string_to_sign, parts.signature) {
+    let same: bool = resigned
+        .signature()
+        .as_bytes()
+        .ct_eq(parts.signature.as_bytes())
+        .into();
+    if !same {
         return Err(reject(INVALID, MISMATCH));
     }
     Ok(key.access_key_id)
@@ -276,18 +296,17 @@ fn parse_authorization(value: &str) -> Result<AuthorizationParts<'_>, Rejection>
     })
 }
 
-fn check_window(date: &AmzDate, now: SystemTime) -> Result<(), Rejection> {
-    let sent = date.system_time();
-    let now_text = AmzDate::from_system_time(now);
+fn check_window(date: &str, sent: SystemTime, now: SystemTime) -> Result<(), Rejection> {
+    let now_text = format_amz_date(now);
     if sent + MAX_SKEW < now {
-        let limit = AmzDate::from_system_time(now - MAX_SKEW);
+        let limit = format_amz_date(now - MAX_SKEW);
         return Err(reject(
             INVALID,
             format!("Signature expired: {date} is now earlier than {limit} ({now_text} - 5 min.)"),
         ));
     }
     if sent > now + MAX_SKEW {
-        let limit = AmzDate::from_system_time(now + MAX_SKEW);
+        let limit = format_amz_date(now + MAX_SKEW);
         return Err(reject(
             INVALID,
             format!(
@@ -330,7 +349,6 @@ fn percent_decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sigv4::{Signer, SigningParams};
     use std::time::UNIX_EPOCH;
 
     const SECRET: &str = "mock-secret";
@@ -402,7 +420,9 @@ mod tests {
             headers,
             body,
         };
+        let signer = Signer::new();
         let expect = Expect {
+            signer: &signer,
             region: "eu-west-1",
             service: "ecs",
             now: now(),
@@ -503,7 +523,7 @@ mod tests {
                 service: "ecs",
                 time: now(),
             },
-            &SigningSettings::default().with_sign_session_token(false),
+            &SigningSettings::default().sign_session_token(false),
         );
         let headers: Vec<(String, String)> = base
             .iter()

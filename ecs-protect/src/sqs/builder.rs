@@ -12,7 +12,7 @@ use crate::{Env, Error, FailurePolicy, Protector};
 /// The longest visibility timeout SQS accepts: 12 hours.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 /// The longest long-polling wait SQS accepts.
-const MAX_WAIT: Duration = Duration::from_secs(20);
+use super::wire::MAX_WAIT;
 
 enum QueueSource {
     Url(String),
@@ -23,6 +23,7 @@ enum QueueSource {
 /// checks them all and names the first invalid one.
 ///
 /// ```
+/// use ecs_protect::Env;
 /// use ecs_protect::sqs::Consumer;
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +42,8 @@ enum QueueSource {
 /// .visibility_timeout(Duration::from_secs(60))
 /// .retry_after(Duration::from_secs(10))
 /// .stop_when(move || flag.load(Ordering::Relaxed))
+/// // Credentials as the AWS SDKs find them; here given explicitly.
+/// .env(Env::from_vars([("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "example")]))
 /// .build()?;
 /// # let _ = consumer;
 /// # Ok::<(), ecs_protect::Error>(())

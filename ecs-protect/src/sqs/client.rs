@@ -5,8 +5,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::wire::{self, Operation, QueueUrl};
 use super::{BatchEntry, BatchOutcome, Message, QueueApi};
+use crate::aws::credentials;
+use crate::aws::http::{HttpClient, Timeouts};
+use crate::aws::retry::RetryPolicy;
+use crate::aws::signed::{AwsRequest, SignedClient};
+use crate::aws::url::Url;
 use crate::{Env, Error};
 
 /// A blocking client for the three SQS operations the consumer uses, on one queue.
@@ -20,7 +27,11 @@ use crate::{Env, Error};
 ///
 /// let client = SqsClient::from_env(
 ///     "https://sqs.eu-west-1.amazonaws.com/111122223333/orders",
-///     &Env::from_vars([("AWS_REGION", "us-east-1")]),
+///     &Env::from_vars([
+///         ("AWS_REGION", "us-east-1"),
+///         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+///         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+///     ]),
 /// )?;
 /// assert_eq!(client.region(), "eu-west-1");
 /// assert_eq!(client.endpoint(), "https://sqs.eu-west-1.amazonaws.com/");
@@ -33,21 +44,16 @@ pub struct SqsClient {
 
 /// One HTTP request, unsigned: the transport signs it.
 #[derive(Debug)]
-#[allow(dead_code)] // MERGE(issues 1-2): every field is read by the signed transport.
 pub(crate) struct HttpRequest {
     pub(crate) operation: Operation,
     /// Where to `POST`.
     pub(crate) url: String,
     /// The signing region.
     pub(crate) region: String,
-    /// The signing name: `sqs`.
-    pub(crate) service: &'static str,
     /// `Content-Type` and `X-Amz-Target`; the transport adds `Host`, `X-Amz-Date`, the
     /// session token and `Authorization`.
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
-    /// A receive's long-poll wait: the read timeout must exceed it.
-    pub(crate) wait: Duration,
 }
 
 /// One HTTP response.
@@ -75,24 +81,55 @@ pub(crate) trait Transport: Send + Sync + fmt::Debug {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error>;
 }
 
-/// MERGE(issues 1-2): the crate's signed HTTP transport is not on this branch yet. Replace
-/// this with it: `sigv4::Signer::sign` over `SignableRequest { method: "POST", path: "/",
-/// query: "", headers, body }` with `SigningParams { service: "sqs", region, .. }` and the
-/// credentials chain, then the ureq agent with the retry policy, a read timeout above
-/// `wait` plus a margin, and the response headers lowercased.
+/// The crate's signed AWS client as the SQS transport: SigV4 with the environment's
+/// credentials, the standard retry mode and the clock-skew correction. Its read timeout
+/// outlasts the longest long poll (20 s) by [`READ_MARGIN`].
 #[derive(Debug)]
-struct Unwired;
+struct Signed {
+    client: SignedClient,
+}
 
-impl Transport for Unwired {
-    fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
-        Err(Error::config(
-            "sqs transport",
-            format!(
-                "{} to {}: the signed HTTP transport is not wired into the SQS client yet",
-                request.operation.name(),
-                request.url
+/// How much longer than a long poll the transport waits for an answer.
+const READ_MARGIN: Duration = Duration::from_secs(10);
+
+impl Signed {
+    fn from_env(env: &Env) -> Result<Self, Error> {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(3),
+            read: wire::MAX_WAIT + READ_MARGIN,
+        };
+        Ok(Signed {
+            client: SignedClient::new(
+                HttpClient::new(timeouts, true),
+                Arc::new(credentials::default_chain(env)?),
+                wire::SIGNING_NAME,
+                RetryPolicy::from_env(env)?,
             ),
-        ))
+        })
+    }
+}
+
+impl Transport for Signed {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        let url =
+            Url::parse(&request.url).map_err(|message| Error::config("queue URL", message))?;
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        let response = self.client.send(&AwsRequest {
+            operation: request.operation.name(),
+            region: &request.region,
+            url: &url,
+            headers: &headers,
+            body: &request.body,
+        })?;
+        Ok(HttpResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
     }
 }
 
@@ -107,7 +144,7 @@ impl SqsClient {
     pub fn from_env(queue_url: &str, env: &Env) -> Result<Self, Error> {
         Ok(SqsClient {
             queue: QueueUrl::parse(queue_url, env)?,
-            transport: Box::new(Unwired),
+            transport: Box::new(Signed::from_env(env)?),
         })
     }
 
@@ -133,23 +170,16 @@ impl SqsClient {
         &self.queue.region
     }
 
-    fn call(
-        &self,
-        operation: Operation,
-        body: &Value,
-        wait: Duration,
-    ) -> Result<HttpResponse, Error> {
+    fn call(&self, operation: Operation, body: &Value) -> Result<HttpResponse, Error> {
         let request = HttpRequest {
             operation,
             url: self.queue.endpoint.clone(),
             region: self.queue.region.clone(),
-            service: wire::SIGNING_NAME,
             headers: vec![
                 ("content-type", wire::CONTENT_TYPE.to_owned()),
                 ("x-amz-target", operation.target()),
             ],
             body: body.to_string().into_bytes(),
-            wait,
         };
         let response = self.transport.send(request)?;
         if (200..300).contains(&response.status) {
@@ -167,7 +197,7 @@ impl SqsClient {
 
     fn batch(&self, operation: Operation, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
         let body = wire::batch_body(&self.queue.url, entries, operation);
-        let response = self.call(operation, &body, Duration::ZERO)?;
+        let response = self.call(operation, &body)?;
         wire::decode_batch(&self.queue.endpoint, &response.body)
     }
 }
@@ -184,7 +214,7 @@ impl QueueApi for SqsClient {
         visibility_timeout: Duration,
     ) -> Result<Vec<Message>, Error> {
         let body = wire::receive_body(&self.queue.url, max, wait, visibility_timeout);
-        let response = self.call(Operation::ReceiveMessage, &body, wait)?;
+        let response = self.call(Operation::ReceiveMessage, &body)?;
         wire::decode_receive(&self.queue.endpoint, &response.body)
     }
 
@@ -257,11 +287,7 @@ mod tests {
         let requests = canned.requests.lock().unwrap();
         let request = &requests[0];
         assert_eq!(request.url, "https://sqs.eu-west-1.amazonaws.com/");
-        assert_eq!(
-            (request.region.as_str(), request.service),
-            ("eu-west-1", "sqs")
-        );
-        assert_eq!(request.wait, Duration::from_secs(20));
+        assert_eq!(request.region, "eu-west-1");
         assert!(
             request
                 .headers
@@ -312,11 +338,14 @@ mod tests {
     }
 
     #[test]
-    fn unwired_transport_says_so() {
-        let client = SqsClient::from_env(URL, &Env::default()).unwrap();
-        let err = client
-            .receive(1, Duration::ZERO, Duration::from_secs(1))
+    fn missing_credentials_are_a_clear_error_at_construction() {
+        let err = SqsClient::from_env(URL, &Env::from_vars([("AWS_REGION", "eu-west-1")]))
+            .map(|_| ())
             .unwrap_err();
-        assert!(err.to_string().contains("not wired"), "{err}");
+        assert!(
+            matches!(err, Error::Credentials { .. })
+                && err.to_string().contains("AWS_ACCESS_KEY_ID"),
+            "{err}"
+        );
     }
 }

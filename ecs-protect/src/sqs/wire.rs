@@ -19,6 +19,9 @@ pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// The SigV4 signing name of SQS.
 pub(crate) const SIGNING_NAME: &str = "sqs";
 
+/// The longest long poll SQS allows (`WaitTimeSeconds`).
+pub(crate) const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The SQS operations the consumer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operation {

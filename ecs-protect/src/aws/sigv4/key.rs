@@ -1,172 +1,130 @@
-//! The derived signing key, its cache, and the signature over a string to sign.
+//! HMAC-SHA256, the signing-key derivation and the per-(secret, date, region, service) key cache.
 
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
-use super::StringToSign;
-
-type HmacSha256 = Hmac<Sha256>;
+/// How many derived keys a signer keeps: one per (secret, day, region, service) in use;
+/// a client signs for one or two services at a time, a day boundary briefly needs two.
+const CAPACITY: usize = 4;
 
 /// HMAC-SHA256 of `data` under `key`.
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = new_mac(key);
+    // HMAC takes keys of any length (RFC 2104 hashes longer ones), so this never fails.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .expect("HMAC-SHA256 accepts keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
 
-fn new_mac(key: &[u8]) -> HmacSha256 {
-    // HMAC is defined for keys of every length (long keys are hashed), so this cannot fail.
-    match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("hmac accepts keys of any length"),
-    }
+/// SHA-256 of `data`.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
 }
 
-/// The key derived from a secret access key for one day, region and service:
-/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-///
-/// `Debug` does not print the key.
-///
-/// ```
-/// use ecs_protect::sigv4::SigningKey;
-///
-/// let key = SigningKey::derive("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam");
-/// assert_eq!(format!("{key:?}"), "SigningKey(<redacted>)");
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKey([u8; 32]);
-
-impl SigningKey {
-    /// Derives the key for `date` (`YYYYMMDD`), `region` and `service`.
-    pub fn derive(secret_access_key: &str, date: &str, region: &str, service: &str) -> Self {
-        let mut first = Vec::with_capacity(4 + secret_access_key.len());
-        first.extend_from_slice(b"AWS4");
-        first.extend_from_slice(secret_access_key.as_bytes());
-        let k_date = hmac_sha256(&first, date.as_bytes());
-        let k_region = hmac_sha256(&k_date, region.as_bytes());
-        let k_service = hmac_sha256(&k_region, service.as_bytes());
-        SigningKey(hmac_sha256(&k_service, b"aws4_request"))
-    }
-
-    /// The signature of `string_to_sign`, as lower-case hex.
-    pub fn sign(&self, string_to_sign: &StringToSign) -> String {
-        super::hex(&hmac_sha256(&self.0, string_to_sign.as_str().as_bytes()))
-    }
-
-    /// Whether `signature` (hex, either case) is the signature of `string_to_sign`,
-    /// compared in constant time (`hmac`'s `verify_slice`).
-    ///
-    /// ```
-    /// use ecs_protect::sigv4::{SigningKey, StringToSign};
-    ///
-    /// let key = SigningKey::derive("secret", "20150830", "us-east-1", "ecs");
-    /// let sts = StringToSign::from_text("AWS4-HMAC-SHA256\n...".to_owned());
-    /// let signature = key.sign(&sts);
-    /// assert!(key.verify(&sts, &signature));
-    /// assert!(!key.verify(&sts, "00"));
-    /// ```
-    pub fn verify(&self, string_to_sign: &StringToSign, signature: &str) -> bool {
-        let Some(tag) = decode_hex(signature) else {
-            return false;
-        };
-        let mut mac = new_mac(&self.0);
-        mac.update(string_to_sign.as_str().as_bytes());
-        mac.verify_slice(&tag).is_ok()
-    }
+/// The SigV4 signing key: `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+pub(crate) fn derive_signing_key(
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
+    let mut secret_key = Vec::with_capacity(4 + secret.len());
+    secret_key.extend_from_slice(b"AWS4");
+    secret_key.extend_from_slice(secret.as_bytes());
+    let date_key = hmac_sha256(&secret_key, date.as_bytes());
+    let region_key = hmac_sha256(&date_key, region.as_bytes());
+    let service_key = hmac_sha256(&region_key, service.as_bytes());
+    hmac_sha256(&service_key, b"aws4_request")
 }
 
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningKey(<redacted>)")
-    }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return None;
-    }
-    let nibble = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
-}
-
-/// How many derived keys the cache keeps (one per date/region/service/secret in use: a
-/// process signs for ECS and maybe SQS, and rotates keys a few times a day).
-const CACHE_SIZE: usize = 4;
-
-struct Entry {
-    secret: String,
-    date: [u8; 8],
-    region: String,
-    service: String,
-    key: SigningKey,
-}
-
-/// A small most-recently-used cache of derived keys, keyed by (secret, date, region,
-/// service).
+/// Derived signing keys, most recently added last.
 #[derive(Default)]
 pub(crate) struct KeyCache {
     entries: Mutex<Vec<Entry>>,
+    derivations: AtomicU64,
+}
+
+struct Entry {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+impl Entry {
+    fn matches(&self, secret: &str, date: &str, region: &str, service: &str) -> bool {
+        self.date == date
+            && self.region == region
+            && self.service == service
+            && self.secret == secret
+    }
 }
 
 impl KeyCache {
-    /// The key for these inputs, derived once and then served from the cache.
-    pub(crate) fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> SigningKey {
-        let date_bytes: [u8; 8] = match date.as_bytes().try_into() {
-            Ok(d) => d,
-            // Not a scope date: derive without caching.
-            Err(_) => return SigningKey::derive(secret, date, region, service),
-        };
-        let Ok(mut entries) = self.entries.lock() else {
-            return SigningKey::derive(secret, date, region, service);
-        };
-        if let Some(i) = entries.iter().position(|e| {
-            e.date == date_bytes && e.secret == secret && e.region == region && e.service == service
-        }) {
-            let key = entries[i].key.clone();
-            if i != 0 {
-                let entry = entries.remove(i);
-                entries.insert(0, entry);
+    /// The signing key for these inputs, derived once and then reused.
+    pub(crate) fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+        // A poisoned lock only means another signer panicked mid-update of plain data:
+        // the entries are still whole, so keep using them.
+        {
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(entry) = entries
+                .iter()
+                .find(|e| e.matches(secret, date, region, service))
+            {
+                return entry.key;
             }
-            return key;
         }
-        let key = SigningKey::derive(secret, date, region, service);
-        entries.insert(
-            0,
-            Entry {
+        let key = derive_signing_key(secret, date, region, service);
+        self.derivations.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !entries
+            .iter()
+            .any(|e| e.matches(secret, date, region, service))
+        {
+            if entries.len() >= CAPACITY {
+                entries.remove(0);
+            }
+            entries.push(Entry {
                 secret: secret.to_owned(),
-                date: date_bytes,
+                date: date.to_owned(),
                 region: region.to_owned(),
                 service: service.to_owned(),
-                key: key.clone(),
-            },
-        );
-        entries.truncate(CACHE_SIZE);
+                key,
+            });
+        }
         key
     }
 
+    /// How many keys were derived (cache misses) so far.
+    #[cfg(test)]
+    pub(crate) fn derivations(&self) -> u64 {
+        self.derivations.load(Ordering::Relaxed)
+    }
+
+    /// How many keys are cached.
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
 impl fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyCache")
-            .field("keys", &self.len())
+            .field("cached_keys", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -174,55 +132,60 @@ impl fmt::Debug for KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    use crate::aws::sigv4::hex::to_hex;
 
     #[test]
     fn derives_the_documented_example_key() {
-        // The example in the AWS General Reference ("Examples of how to derive a signing
-        // key for Signature Version 4").
-        let key = SigningKey::derive(SECRET, "20120215", "us-east-1", "iam");
+        // From the AWS documentation's "derive a signing key" example.
+        let key = derive_signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
         assert_eq!(
-            super::super::hex(&key.0),
+            to_hex(&key),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
     }
 
     #[test]
-    fn cache_serves_the_same_key_and_keeps_a_few() {
+    fn reuses_a_key_and_derives_a_new_one_per_input() {
         let cache = KeyCache::default();
-        let a = cache.get(SECRET, "20150830", "us-east-1", "ecs");
-        assert_eq!(
-            a,
-            SigningKey::derive(SECRET, "20150830", "us-east-1", "ecs")
-        );
-        assert_eq!(cache.get(SECRET, "20150830", "us-east-1", "ecs"), a);
-        assert_eq!(cache.len(), 1);
-        let b = cache.get(SECRET, "20150831", "us-east-1", "ecs");
-        assert_ne!(a, b);
-        let c = cache.get("other", "20150830", "us-east-1", "ecs");
-        assert_ne!(a, c);
-        for service in ["sqs", "sts", "s3", "iam"] {
-            cache.get(SECRET, "20150830", "us-east-1", service);
+        let first = cache.get("secret", "20240101", "us-east-1", "ecs");
+        let again = cache.get("secret", "20240101", "us-east-1", "ecs");
+        assert_eq!(first, again);
+        assert_eq!(cache.derivations(), 1);
+
+        let next_day = cache.get("secret", "20240102", "us-east-1", "ecs");
+        let other_secret = cache.get("rotated", "20240101", "us-east-1", "ecs");
+        let other_region = cache.get("secret", "20240101", "eu-west-1", "ecs");
+        let other_service = cache.get("secret", "20240101", "us-east-1", "sqs");
+        assert_eq!(cache.derivations(), 5);
+        for key in [next_day, other_secret, other_region, other_service] {
+            assert_ne!(key, first);
         }
-        assert_eq!(cache.len(), CACHE_SIZE);
-        let shown = format!("{cache:?}");
-        assert!(
-            !shown.contains(SECRET) && !shown.contains("other"),
-            "{shown}"
+        assert_eq!(
+            cache.len(),
+            CAPACITY,
+            "the oldest entry is evicted at capacity"
         );
+        let _ = cache.get("secret", "20240101", "us-east-1", "ecs");
+        assert_eq!(cache.derivations(), 6, "the first entry was evicted");
     }
 
     #[test]
-    fn verify_rejects_bad_hex_and_other_signatures() {
-        let key = SigningKey::derive(SECRET, "20150830", "us-east-1", "ecs");
-        let sts = StringToSign::from_text("x".to_owned());
-        let good = key.sign(&sts);
-        assert!(key.verify(&sts, &good));
-        assert!(key.verify(&sts, &good.to_ascii_uppercase()));
-        assert!(!key.verify(&sts, &good[..62]));
-        assert!(!key.verify(&sts, &format!("{}zz", &good[..62])));
-        let other = SigningKey::derive("wrong", "20150830", "us-east-1", "ecs");
-        assert!(!other.verify(&sts, &good));
+    fn debug_shows_no_secret_or_key() {
+        let cache = KeyCache::default();
+        let key = cache.get(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20240101",
+            "us-east-1",
+            "ecs",
+        );
+        let debug = format!("{cache:?}");
+        assert!(!debug.contains("wJalr"), "{debug}");
+        assert!(!debug.contains(&to_hex(&key)), "{debug}");
+        assert_eq!(debug, "KeyCache { cached_keys: 1, .. }");
     }
 }

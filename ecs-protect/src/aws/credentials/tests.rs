@@ -1,0 +1,373 @@
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::UNIX_EPOCH;
+
+use super::container::tests::credentials_json;
+use super::*;
+use crate::aws::http::test_server::{Reply, TestServer, closed_port_url};
+
+fn env(vars: &[(&str, &str)]) -> Env {
+    Env::from_vars(vars.iter().copied())
+}
+
+#[test]
+fn debug_and_display_redact_secret_and_token() {
+    let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI", Some("FwoGZXIvYXdzE".into()));
+    let debug = format!("{creds:?}");
+    let display = creds.to_string();
+    assert_eq!(
+        debug,
+        "Credentials { access_key_id: \"AKIDEXAMPLE\", secret_access_key: \"** redacted **\", \
+         session_token: Some(\"** redacted **\"), expires_at: None }"
+    );
+    assert_eq!(
+        display,
+        "access key AKIDEXAMPLE, secret ** redacted **, session token ** redacted **"
+    );
+    let alternate = format!("{creds:#?}");
+    for shown in [debug, display, alternate] {
+        assert!(!shown.contains("wJalrXUtnFEMI") && !shown.contains("FwoGZXIvYXdzE"));
+    }
+}
+
+#[test]
+fn environment_needs_both_halves() {
+    let full = env(&[
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ("AWS_SESSION_TOKEN", "TOKEN"),
+    ]);
+    let creds = from_environment(&full).unwrap().unwrap();
+    assert_eq!(creds.access_key_id(), "AKID");
+    assert_eq!(creds.secret_access_key(), "SECRET");
+    assert_eq!(creds.session_token(), Some("TOKEN"));
+    assert_eq!(creds.expires_at(), None);
+    assert_eq!(from_environment(&env(&[])).unwrap(), None);
+
+    let err = from_environment(&env(&[("AWS_ACCESS_KEY_ID", "AKID")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid AWS_SECRET_ACCESS_KEY: is not set but AWS_ACCESS_KEY_ID is: set both or neither"
+    );
+    let err = from_environment(&env(&[("AWS_SECRET_ACCESS_KEY", "SECRET")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid AWS_ACCESS_KEY_ID: is not set but AWS_SECRET_ACCESS_KEY is: set both or neither"
+    );
+    assert!(!err.to_string().contains("SECRET\""));
+}
+
+#[test]
+fn default_chain_order() {
+    // Environment first, even with a container endpoint configured.
+    let both = env(&[
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        ),
+    ]);
+    let chain = default_chain(&both).unwrap();
+    assert_eq!(chain.credentials().unwrap().access_key_id(), "AKID");
+    assert!(format!("{chain:?}").contains("StaticProvider"));
+
+    let container = env(&[(
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "/v2/credentials/x",
+    )]);
+    assert!(format!("{:?}", default_chain(&container).unwrap()).contains("ContainerProvider"));
+
+    let err = default_chain(&env(&[])).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "could not load AWS credentials from the environment: no credentials found"
+        ),
+        "{err}"
+    );
+    // A bad setting is reported, not skipped.
+    let bad = env(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/")]);
+    assert!(matches!(default_chain(&bad), Err(Error::Config { .. })));
+}
+
+/// Signals "a fetch has started", then waits for "go on".
+type Gate = (Mutex<mpsc::Sender<()>>, Mutex<mpsc::Receiver<()>>);
+
+/// A provider answering from a script, counting fetches, optionally holding each fetch
+/// until released.
+#[derive(Debug)]
+struct Scripted {
+    answers: Mutex<VecDeque<Result<Credentials, Error>>>,
+    fetches: AtomicUsize,
+    gate: Option<Gate>,
+}
+
+impl Scripted {
+    fn new(answers: Vec<Result<Credentials, Error>>) -> Arc<Self> {
+        Arc::new(Scripted {
+            answers: Mutex::new(answers.into()),
+            fetches: AtomicUsize::new(0),
+            gate: None,
+        })
+    }
+}
+
+impl ProvideCredentials for Scripted {
+    fn fetch(&self) -> Result<Credentials, Error> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if let Some((entered, release)) = &self.gate {
+            entered.lock().unwrap().send(()).unwrap();
+            release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap();
+        }
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(failure()))
+    }
+}
+
+fn failure() -> Error {
+    Error::Credentials {
+        origin: "test".into(),
+        message: "endpoint down".into(),
+        source: None,
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn creds(id: &str, expires: u64) -> Credentials {
+    Credentials::new(id, "s", Some("t".into())).expiring(at(expires))
+}
+
+/// A clock the test moves by hand.
+fn manual_clock(start: u64) -> (Arc<AtomicU64>, Clock) {
+    let now = Arc::new(AtomicU64::new(start));
+    let read = now.clone();
+    (now, Arc::new(move || at(read.load(Ordering::SeqCst))))
+}
+
+#[test]
+fn cache_refreshes_in_the_advisory_and_mandatory_windows() {
+    let inner = Scripted::new(vec![
+        Ok(creds("first", 10_000)),
+        Ok(creds("second", 20_000)),
+        Err(failure()),
+        Err(failure()),
+    ]);
+    let (now, clock) = manual_clock(1_000);
+    let cache = CachingProvider::with_clock(inner.clone(), clock);
+
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    // Fresh: more than 15 minutes left, nothing fetched.
+    now.store(10_000 - 16 * 60, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 1);
+    // Advisory: 14 minutes left, refreshed.
+    now.store(10_000 - 14 * 60, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+    // Advisory refresh fails: the current credentials are kept.
+    now.store(20_000 - 14 * 60, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 3);
+    // Mandatory refresh fails: an error.
+    now.store(20_000 - 9 * 60, Ordering::SeqCst);
+    let err = cache.credentials().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not load AWS credentials from test: endpoint down"
+    );
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn credentials_without_expiry_are_fetched_once() {
+    let inner = Scripted::new(vec![Ok(Credentials::new("static", "s", None))]);
+    let cache = CachingProvider::new(inner.clone());
+    for _ in 0..3 {
+        assert_eq!(cache.credentials().unwrap().access_key_id(), "static");
+    }
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn one_caller_refreshes_while_the_others_use_valid_credentials() {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let inner = Arc::new(Scripted {
+        answers: Mutex::new(vec![Ok(creds("old", 10_000)), Ok(creds("new", 20_000))].into()),
+        fetches: AtomicUsize::new(0),
+        gate: Some((Mutex::new(entered_tx), Mutex::new(release_rx))),
+    });
+    let (now, clock) = manual_clock(1_000);
+    let cache = Arc::new(CachingProvider::with_clock(inner.clone(), clock));
+
+    // Fill the cache (the first fetch passes the gate too).
+    release_tx.send(()).unwrap();
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "old");
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    now.store(10_000 - 12 * 60, Ordering::SeqCst);
+    let refresher = {
+        let cache = cache.clone();
+        std::thread::spawn(move || cache.credentials().unwrap().access_key_id().to_owned())
+    };
+    // The refresher is inside fetch; other callers neither wait nor fetch.
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    for _ in 0..3 {
+        assert_eq!(cache.credentials().unwrap().access_key_id(), "old");
+    }
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+    release_tx.send(()).unwrap();
+    assert_eq!(refresher.join().unwrap(), "new");
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "new");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+}
+
+fn container(vars: &[(&str, &str)]) -> ContainerProvider {
+    ContainerProvider::from_env(&env(vars))
+        .unwrap()
+        .unwrap()
+        .retrying(2, Duration::from_millis(1))
+}
+
+#[test]
+fn container_token_file_is_reread_at_every_fetch() {
+    let expires = SystemTime::now() + Duration::from_secs(3600);
+    let mut server = TestServer::start(vec![
+        Reply::json(200, &credentials_json("ASIAONE", expires)),
+        Reply::json(200, &credentials_json("ASIATWO", expires)),
+    ]);
+    let dir = std::env::temp_dir().join(format!("ecs-protect-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "token-one").unwrap();
+    let full_uri = format!("{}/creds", server.url);
+    let provider = container(&[
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token_file.to_str().unwrap(),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "ignored-when-file-is-set",
+        ),
+    ]);
+
+    let first = provider.fetch().unwrap();
+    std::fs::write(&token_file, "token-two").unwrap();
+    let second = provider.fetch().unwrap();
+    assert_eq!(first.access_key_id(), "ASIAONE");
+    assert_eq!(second.access_key_id(), "ASIATWO");
+    assert_eq!(second.session_token(), Some("token-ASIATWO"));
+    let seen = server.requests();
+    assert_eq!(seen[0].path, "/creds");
+    assert_eq!(seen[0].header("authorization"), Some("token-one"));
+    assert_eq!(seen[1].header("authorization"), Some("token-two"));
+
+    // A token file that cannot be read, or holds a newline, is a clear error.
+    std::fs::write(&token_file, "token\nX-Injected: yes").unwrap();
+    let err = provider.fetch().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not load AWS credentials from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: \
+         the authorization token contains a CR or LF character"
+    );
+    std::fs::remove_file(&token_file).unwrap();
+    let err = provider.fetch().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not load AWS credentials from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: \
+             cannot read the token file {}",
+            token_file.display()
+        )
+    );
+    assert!(std::error::Error::source(&err).is_some());
+    assert_eq!(server.requests().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn container_token_from_the_environment() {
+    let expires = SystemTime::now() + Duration::from_secs(3600);
+    let mut server = TestServer::start(vec![Reply::json(200, &credentials_json("ASIA", expires))]);
+    let provider = container(&[
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &server.url),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Basic abc"),
+    ]);
+    assert_eq!(provider.fetch().unwrap().access_key_id(), "ASIA");
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Basic abc")
+    );
+}
+
+#[test]
+fn container_errors_name_the_source() {
+    // Unreachable: retried, then a credentials error naming the variable and endpoint.
+    let closed = closed_port_url();
+    let err = container(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &closed)])
+        .fetch()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("could not load AWS credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI: request to http://127.0.0.1:")
+            && text.ends_with("failed (2 attempts)"),
+        "{text}"
+    );
+
+    // Malformed JSON and a missing field.
+    let mut server = TestServer::start(vec![
+        Reply::json(200, "{not json"),
+        Reply::json(200, r#"{"AccessKeyId":"A","SecretAccessKey":"s3cr3t"}"#),
+    ]);
+    let provider = container(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &server.url)]);
+    let malformed = provider.fetch().unwrap_err().to_string();
+    assert!(
+        malformed.starts_with(&format!(
+            "could not load AWS credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI: \
+             unexpected response from {}/: malformed JSON",
+            server.url
+        )),
+        "{malformed}"
+    );
+    let missing = provider.fetch().unwrap_err().to_string();
+    assert!(missing.ends_with(": missing field Token"), "{missing}");
+    assert!(!missing.contains("s3cr3t"));
+
+    // An error status is not retried unless 429/5xx, and says what the endpoint answered.
+    server.script(vec![Reply::json(
+        403,
+        r#"{"code":"AccessDenied","message":"bad token"}"#,
+    )]);
+    let denied = provider.fetch().unwrap_err().to_string();
+    assert_eq!(
+        denied,
+        format!(
+            "could not load AWS credentials from AWS_CONTAINER_CREDENTIALS_FULL_URI: \
+             {}/ answered HTTP 403 AccessDenied: bad token",
+            server.url
+        )
+    );
+    assert_eq!(server.requests().len(), 3);
+
+    // 500 then success: retried.
+    let expires = SystemTime::now() + Duration::from_secs(3600);
+    server.script(vec![
+        Reply::json(500, "{}"),
+        Reply::json(200, &credentials_json("ASIAOK", expires)),
+    ]);
+    assert_eq!(provider.fetch().unwrap().access_key_id(), "ASIAOK");
+    assert_eq!(server.requests().len(), 5);
+}

@@ -1,0 +1,700 @@
+use std::time::UNIX_EPOCH;
+
+use super::*;
+use crate::aws::credentials::container::tests::credentials_json;
+use crate::aws::http::test_server::{Reply, Seen, TestServer, closed_port_url};
+use crate::aws::metadata::tests::{TASK_ARN, task_json};
+
+const CLUSTER: &str = "arn:aws:ecs:eu-west-1:111122223333:cluster/default";
+
+fn protected(enabled: bool, expiration: Option<f64>) -> String {
+    let expiration = expiration
+        .map(|e| format!(r#","expirationDate":{e}"#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"protectedTasks":[{{"taskArn":"{TASK_ARN}","protectionEnabled":{enabled}{expiration}}}],"failures":[]}}"#
+    )
+}
+
+/// A client of `ecs` (a test server) with static session credentials, the task given.
+fn client(ecs: &TestServer, extra: &[(&str, &str)]) -> EcsClient {
+    let mut vars = vec![
+        ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+        ("AWS_SESSION_TOKEN", "session-token-1"),
+    ];
+    vars.extend_from_slice(extra);
+    EcsClient::builder()
+        .env(&Env::from_vars(vars))
+        .task(TASK_ARN, CLUSTER)
+        .retry_base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap()
+}
+
+fn body(seen: &Seen) -> Value {
+    serde_json::from_str(&seen.body).unwrap()
+}
+
+/// `X-Amz-Date` (`20261124T215744Z`) as a time.
+fn amz_date(seen: &Seen) -> SystemTime {
+    crate::sigv4::parse_amz_date(seen.header("x-amz-date").expect("x-amz-date")).unwrap()
+}
+
+/// Verifies `seen`'s signature as AWS does: re-signs the request as received (the headers
+/// its `SignedHeaders` lists, with the values the server got) and compares.
+fn assert_signed_by(seen: &Seen, access_key_id: &str, secret: &str, token: Option<&str>) {
+    let auth = seen.header("authorization").expect("authorization");
+    let signed_names = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("SignedHeaders");
+    let names: Vec<&str> = signed_names
+        .split(';')
+        .filter(|n| *n != "x-amz-date" && *n != "x-amz-security-token")
+        .collect();
+    let headers: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                seen.header(n).unwrap_or_else(|| panic!("{n} not received")),
+            )
+        })
+        .collect();
+    let expected = crate::sigv4::Signer::new().sign(
+        &crate::sigv4::SignableRequest {
+            method: &seen.method,
+            path: &seen.path,
+            query: &[],
+            headers: &headers,
+            body: seen.body.as_bytes(),
+        },
+        &crate::sigv4::SigningParams {
+            access_key_id,
+            secret_access_key: secret,
+            session_token: token,
+            region: "eu-west-1",
+            service: "ecs",
+            time: amz_date(seen),
+        },
+    );
+    let expected_auth = expected
+        .headers()
+        .iter()
+        .find(|(n, _)| *n == "authorization")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(Some(auth), expected_auth, "signature of {seen:?}");
+    assert_eq!(
+        signed_names,
+        "content-type;host;x-amz-date;x-amz-security-token;x-amz-target".replace(
+            if token.is_some() {
+                ""
+            } else {
+                "x-amz-security-token;"
+            },
+            ""
+        )
+    );
+}
+
+#[test]
+fn enable_and_disable_round_trip() {
+    let mut ecs = TestServer::start(vec![
+        Reply::json(200, &protected(true, Some(1_764_019_800.5))).header("x-amzn-RequestId", "r1"),
+        Reply::json(200, &protected(false, None)),
+    ]);
+    let client = client(&ecs, &[]);
+    let on = client
+        .set_protection(Protection::On {
+            expires_in_minutes: 60,
+        })
+        .unwrap();
+    assert!(on.enabled);
+    assert_eq!(
+        on.expires_at,
+        Some(UNIX_EPOCH + Duration::from_millis(1_764_019_800_500))
+    );
+    let off = client.set_protection(Protection::Off).unwrap();
+    assert_eq!(
+        off,
+        ProtectionState {
+            enabled: false,
+            expires_at: None
+        }
+    );
+    assert_eq!(client.name(), "ecs-api");
+
+    let seen = ecs.requests().to_vec();
+    assert_eq!(seen.len(), 2);
+    let enable = &seen[0];
+    assert_eq!(
+        (enable.method.as_str(), enable.path.as_str()),
+        ("POST", "/")
+    );
+    assert_eq!(
+        enable.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    assert_eq!(
+        enable.header("x-amz-target"),
+        Some("AmazonEC2ContainerServiceV20141113.UpdateTaskProtection")
+    );
+    assert_eq!(
+        enable.header("x-amz-security-token"),
+        Some("session-token-1")
+    );
+    assert_eq!(
+        enable.header("host"),
+        Some(ecs.url.trim_start_matches("http://"))
+    );
+    let auth = enable.header("authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/"),
+        "{auth}"
+    );
+    assert!(auth.contains("/eu-west-1/ecs/aws4_request"), "{auth}");
+    assert!(!auth.contains("wJalrXUtnFEMI"));
+    // The signed host (with the port) is the one ureq sent; the session token is signed.
+    for request in &seen {
+        assert_signed_by(
+            request,
+            "ASIAEXAMPLE",
+            "wJalrXUtnFEMI",
+            Some("session-token-1"),
+        );
+    }
+    assert_eq!(
+        body(enable),
+        json!({"cluster": CLUSTER, "tasks": [TASK_ARN], "protectionEnabled": true, "expiresInMinutes": 60})
+    );
+    assert_eq!(
+        body(&seen[1]),
+        json!({"cluster": CLUSTER, "tasks": [TASK_ARN], "protectionEnabled": false})
+    );
+}
+
+#[test]
+fn get_task_protection_reads_the_state() {
+    let mut ecs = TestServer::start(vec![Reply::json(
+        200,
+        &protected(true, Some(1_800_000_000.0)),
+    )]);
+    let state = client(&ecs, &[]).get_task_protection().unwrap();
+    assert_eq!(state.task_arn, TASK_ARN);
+    assert!(state.enabled);
+    assert_eq!(
+        state.expires_at,
+        Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    );
+    let seen = &ecs.requests()[0];
+    assert_eq!(
+        seen.header("x-amz-target"),
+        Some("AmazonEC2ContainerServiceV20141113.GetTaskProtection")
+    );
+    assert_eq!(body(seen), json!({"cluster": CLUSTER, "tasks": [TASK_ARN]}));
+}
+
+#[test]
+fn rotated_container_credentials_are_picked_up() {
+    // Credentials expiring within the mandatory window are fetched again at each call.
+    let soon = SystemTime::now() + Duration::from_secs(5 * 60);
+    let mut creds = TestServer::start(vec![
+        Reply::json(200, &credentials_json("ASIAFIRST", soon)),
+        Reply::json(200, &credentials_json("ASIASECOND", soon)),
+    ]);
+    let mut ecs = TestServer::start(vec![Reply::json(200, &protected(true, Some(1.8e9)))]);
+    let full_uri = format!("{}/creds", creds.url);
+    let client = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "pod-token"),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .build()
+        .unwrap();
+    client.update_task_protection(true, Some(30)).unwrap();
+    client.update_task_protection(true, Some(30)).unwrap();
+    let seen = ecs.requests().to_vec();
+    assert!(
+        seen[0]
+            .header("authorization")
+            .unwrap()
+            .contains("Credential=ASIAFIRST/")
+    );
+    assert_eq!(
+        seen[0].header("x-amz-security-token"),
+        Some("token-ASIAFIRST")
+    );
+    assert!(
+        seen[1]
+            .header("authorization")
+            .unwrap()
+            .contains("Credential=ASIASECOND/")
+    );
+    assert_eq!(
+        seen[1].header("x-amz-security-token"),
+        Some("token-ASIASECOND")
+    );
+    assert_eq!(creds.requests().len(), 2);
+    assert_eq!(
+        creds.requests()[0].header("authorization"),
+        Some("pod-token")
+    );
+}
+
+#[test]
+fn throttled_call_is_retried_and_succeeds() {
+    let mut ecs = TestServer::start(vec![
+        Reply::json(
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        ),
+        Reply::json(
+            500,
+            r#"{"__type":"com.amazonaws.ecs#ServerException","message":"internal"}"#,
+        ),
+        Reply::json(200, &protected(true, Some(1.8e9))),
+    ]);
+    let state = client(&ecs, &[])
+        .update_task_protection(true, Some(60))
+        .unwrap();
+    assert!(state.enabled);
+    let seen = ecs.requests();
+    assert_eq!(seen.len(), 3);
+    // Each attempt is signed anew.
+    assert!(seen.iter().all(|s| s.header("authorization").is_some()));
+}
+
+#[test]
+fn throttling_beyond_max_attempts_is_returned() {
+    let mut ecs = TestServer::start(vec![Reply::json(
+        400,
+        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+    )]);
+    let err = client(&ecs, &[("AWS_MAX_ATTEMPTS", "2")])
+        .update_task_protection(true, Some(60))
+        .unwrap_err();
+    assert_eq!(err.as_api().unwrap().code, "ThrottlingException");
+    assert!(!err.is_permanent());
+    assert_eq!(ecs.requests().len(), 2);
+}
+
+#[test]
+fn access_denied_fails_at_once_with_a_clear_error() {
+    let mut ecs = TestServer::start(vec![
+        Reply::json(
+            400,
+            r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::1:assumed-role/task is not authorized to perform: ecs:UpdateTaskProtection"}"#,
+        )
+        .header("x-amzn-RequestId", "req-denied"),
+    ]);
+    let err = client(&ecs, &[])
+        .update_task_protection(true, Some(60))
+        .unwrap_err();
+    assert_eq!(ecs.requests().len(), 1);
+    assert!(err.is_permanent());
+    let api = err.as_api().unwrap();
+    assert_eq!(api.status, 400);
+    assert_eq!(api.request_id.as_deref(), Some("req-denied"));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "UpdateTaskProtection at {}/ failed: AccessDeniedException (HTTP 400, request id \
+             req-denied): User: arn:aws:sts::1:assumed-role/task is not authorized to perform: \
+             ecs:UpdateTaskProtection",
+            ecs.url
+        )
+    );
+}
+
+#[test]
+fn clock_skew_of_900_seconds_is_corrected() {
+    let server_now = SystemTime::now() + Duration::from_secs(900);
+    let date = http_date(server_now);
+    let mut ecs = TestServer::start(vec![
+        Reply::json(
+            400,
+            r#"{"__type":"InvalidSignatureException","message":"Signature expired: 20261124T215744Z is now earlier than 20261124T221244Z (20261124T222744Z - 15 min.)"}"#,
+        )
+        .header("Date", &date),
+        Reply::json(200, &protected(true, Some(1.8e9))),
+    ]);
+    let client = client(&ecs, &[("AWS_MAX_ATTEMPTS", "1")]);
+    client.update_task_protection(true, Some(60)).unwrap();
+    client.update_task_protection(true, Some(60)).unwrap();
+    let seen = ecs.requests().to_vec();
+    assert_eq!(seen.len(), 3);
+    let first = amz_date(&seen[0]);
+    for later in &seen[1..] {
+        let shift = amz_date(later).duration_since(first).unwrap();
+        assert!(
+            (Duration::from_secs(890)..Duration::from_secs(910)).contains(&shift),
+            "{shift:?}"
+        );
+    }
+    for request in &seen {
+        assert_signed_by(
+            request,
+            "ASIAEXAMPLE",
+            "wJalrXUtnFEMI",
+            Some("session-token-1"),
+        );
+    }
+    let skew = client.signed.skew().millis;
+    assert!((890_000..910_000).contains(&skew), "{skew}");
+}
+
+#[test]
+fn signature_errors_without_skew_are_not_retried() {
+    // InvalidSignatureException with a Date matching our clock: a real signature problem.
+    let mut ecs = TestServer::start(vec![Reply::json(
+        400,
+        r#"{"__type":"InvalidSignatureException","message":"The request signature we calculated does not match"}"#,
+    )]);
+    let err = client(&ecs, &[])
+        .update_task_protection(true, Some(60))
+        .unwrap_err();
+    assert_eq!(err.as_api().unwrap().code, "InvalidSignatureException");
+    assert_eq!(ecs.requests().len(), 1);
+}
+
+fn http_date(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = time::to_civil(t);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // The weekday is not checked by the parser.
+    format!(
+        "Mon, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+        MONTHS[mo as usize - 1]
+    )
+}
+
+#[test]
+fn refusals_and_bad_answers_are_clear_errors() {
+    let ecs = TestServer::start(vec![
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"protectedTasks":[],"failures":[{{"arn":"{TASK_ARN}","reason":"TASK_NOT_VALID","detail":"not part of a service"}}]}}"#
+            ),
+        ),
+        Reply::json(
+            200,
+            r#"{"protectedTasks":[],"failures":[{"reason":"DEPLOYMENT_BLOCKED"}]}"#,
+        ),
+        Reply::json(200, "{\"protectedTasks\": [tru"),
+        Reply::json(
+            200,
+            &format!(r#"{{"protectedTasks":[{{"taskArn":"{TASK_ARN}"}}]}}"#),
+        ),
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"protectedTasks":[{{"taskArn":"{TASK_ARN}","protectionEnabled":true,"expirationDate":"tomorrow"}}]}}"#
+            ),
+        ),
+        Reply::json(200, r#"{"protectedTasks":[],"failures":[]}"#),
+    ]);
+    let client = client(&ecs, &[]);
+    let call = || client.update_task_protection(true, Some(60)).unwrap_err();
+
+    let not_valid = call();
+    assert!(not_valid.is_permanent());
+    assert_eq!(
+        not_valid.to_string(),
+        format!(
+            "ECS refused task protection: TASK_NOT_VALID for {TASK_ARN} (not part of a service)"
+        )
+    );
+    let blocked = call();
+    assert!(blocked.is_deployment_blocked() && !blocked.is_permanent());
+
+    let endpoint = format!("{}/", ecs.url);
+    let malformed = call().to_string();
+    assert!(
+        malformed.starts_with(&format!(
+            "unexpected response from {endpoint}: UpdateTaskProtection: malformed JSON"
+        )),
+        "{malformed}"
+    );
+    assert_eq!(
+        call().to_string(),
+        format!(
+            "unexpected response from {endpoint}: field protectedTasks[0].protectionEnabled is \
+             missing or not a boolean"
+        )
+    );
+    assert_eq!(
+        call().to_string(),
+        format!(
+            "unexpected response from {endpoint}: field protectedTasks[0].expirationDate: \
+             expected epoch seconds, got \"tomorrow\""
+        )
+    );
+    assert_eq!(
+        call().to_string(),
+        format!("unexpected response from {endpoint}: protectedTasks and failures are both empty")
+    );
+}
+
+#[test]
+fn unreachable_endpoint_is_a_transport_error() {
+    let url = closed_port_url();
+    let client = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .max_attempts(2)
+        .retry_base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let err = client.update_task_protection(true, Some(60)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                timed_out: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("request to {url}/ failed"));
+}
+
+#[test]
+fn task_and_region_come_from_metadata_once() {
+    let mut metadata = TestServer::start(vec![Reply::json(200, &task_json(Some("orders")))]);
+    let mut ecs = TestServer::start(vec![Reply::json(200, &protected(true, Some(1.8e9)))]);
+    let uri = format!("{}/v4/abc", metadata.url);
+    let env = Env::from_vars([
+        ("ECS_CONTAINER_METADATA_URI_V4", uri.as_str()),
+        ("AWS_ENDPOINT_URL", ecs.url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+    ]);
+    let client = EcsClient::from_env_with(&env).unwrap();
+    assert!(
+        metadata.requests().is_empty(),
+        "nothing is fetched at construction"
+    );
+    client.update_task_protection(true, Some(60)).unwrap();
+    client.update_task_protection(false, None).unwrap();
+    assert_eq!(metadata.requests().len(), 1);
+    let seen = ecs.requests().to_vec();
+    assert_eq!(body(&seen[0])["cluster"], CLUSTER);
+    assert_eq!(body(&seen[0])["tasks"][0], TASK_ARN);
+    // The region came from the task ARN.
+    assert!(
+        seen[0]
+            .header("authorization")
+            .unwrap()
+            .contains("/eu-west-1/ecs/")
+    );
+}
+
+#[test]
+fn bad_configuration_fails_at_construction_naming_the_setting() {
+    let base = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x"),
+    ];
+    let build = |extra: &[(&str, &str)], drop: &str| {
+        let vars = base
+            .iter()
+            .filter(|(k, _)| *k != drop)
+            .chain(extra)
+            .copied()
+            .collect::<Vec<_>>();
+        EcsClient::from_env_with(&Env::from_vars(vars))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(EcsClient::from_env_with(&Env::from_vars(base)).is_ok());
+    for (extra, drop, expected) in [
+        (
+            &[("AWS_MAX_ATTEMPTS", "lots")][..],
+            "",
+            "invalid AWS_MAX_ATTEMPTS: ",
+        ),
+        (
+            &[("AWS_ENDPOINT_URL_ECS", "nope")][..],
+            "",
+            "invalid AWS_ENDPOINT_URL_ECS: ",
+        ),
+        (
+            &[("AWS_REGION", "Europe")][..],
+            "AWS_REGION",
+            "invalid AWS_REGION: ",
+        ),
+        (
+            &[][..],
+            "AWS_SECRET_ACCESS_KEY",
+            "invalid AWS_SECRET_ACCESS_KEY: ",
+        ),
+        (
+            &[][..],
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "invalid ECS_CONTAINER_METADATA_URI_V4: is not set",
+        ),
+        (
+            &[("ECS_CONTAINER_METADATA_URI_V4", "x")][..],
+            "ECS_CONTAINER_METADATA_URI_V4",
+            "invalid ECS_CONTAINER_METADATA_URI_V4: ",
+        ),
+        (&[][..], "AWS_ACCESS_KEY_ID", "invalid AWS_ACCESS_KEY_ID: "),
+        (
+            &[
+                ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
+                ("AWS_REGION", "us-iso-east-1"),
+            ][..],
+            "AWS_REGION",
+            "invalid AWS_USE_DUALSTACK_ENDPOINT: ",
+        ),
+    ] {
+        let err = build(extra, drop);
+        assert!(err.starts_with(expected), "{expected} / {err}");
+    }
+    let err = EcsClient::builder()
+        .env(&Env::from_vars(base))
+        .max_attempts(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid EcsClientBuilder::max_attempts: expected 1..=100, got 0"
+    );
+    let ecs = TestServer::start(vec![]);
+    let err = client(&ecs, &[])
+        .update_task_protection(true, Some(0))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid expires_in_minutes: expected 1..=2880 minutes, got 0"
+    );
+    // Given a task id (not an ARN) and no region, the region cannot be found.
+    let err = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]))
+        .task("158d1c8083dd", "default")
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid AWS_REGION: is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn debug_shows_no_secrets() {
+    let ecs = TestServer::start(vec![]);
+    let shown = format!("{:?}", client(&ecs, &[]));
+    assert!(
+        !shown.contains("wJalrXUtnFEMI") && !shown.contains("session-token-1"),
+        "{shown}"
+    );
+}
+
+/// Every log line of this test process, at every level (ureq's included).
+fn captured_logs() -> &'static Mutex<Vec<String>> {
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!(
+                    "{} {}: {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                ));
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: std::sync::OnceLock<&'static Capture> = std::sync::OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        // Only this test installs a logger in the library's unit tests.
+        log::set_logger(capture).expect("no other logger in the lib tests");
+        log::set_max_level(log::LevelFilter::Trace);
+        capture
+    });
+    &capture.0
+}
+
+#[test]
+fn no_secret_in_log_lines_or_errors() {
+    let logs = captured_logs();
+    let soon = SystemTime::now() + Duration::from_secs(5 * 60);
+    let creds_body = credentials_json("ASIALOGGED", soon);
+    let creds = TestServer::start(vec![Reply::json(200, &creds_body)]);
+    let skewed = http_date(SystemTime::now() + Duration::from_secs(900));
+    let ecs = TestServer::start(vec![
+        Reply::json(400, r#"{"__type":"ThrottlingException"}"#),
+        Reply::json(
+            400,
+            r#"{"__type":"InvalidSignatureException","message":"Signature expired"}"#,
+        )
+        .header("Date", &skewed),
+        Reply::json(200, &protected(true, Some(1.8e9))),
+        Reply::json(
+            400,
+            r#"{"__type":"AccessDeniedException","message":"denied"}"#,
+        ),
+    ]);
+    let full_uri = format!("{}/creds", creds.url);
+    let client = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "container-auth-token-xyz",
+            ),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .retry_base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    client.update_task_protection(true, Some(60)).unwrap();
+    let err = client.update_task_protection(true, Some(60)).unwrap_err();
+    let shown = format!("{err} {err:?} {client:?}");
+    let logs = logs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .join("\n");
+    assert!(
+        logs.contains("signing with the server's time"),
+        "the capture works"
+    );
+    for secret in [
+        "secret-ASIALOGGED",
+        "token-ASIALOGGED",
+        "container-auth-token-xyz",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
