@@ -597,7 +597,8 @@ impl MockEcs {
     }
 
     /// Delays every ECS call (signed API or agent) by `latency` before it is applied and
-    /// answered (default: zero). Up to four calls are served at once.
+    /// answered (default: zero); a signed call rejected for its signature is answered at
+    /// once. Up to four calls are served at once.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().faults.latency = latency;
     }
