@@ -1,0 +1,250 @@
+//! Plays an ECS rolling deployment against a running worker process.
+//!
+//! ```text
+//! cargo run --example deployment                       # three deployments, under a minute
+//! cargo run --example deployment -- --deployments 5 --stop-timeout 10
+//! ```
+//!
+//! It starts the fake ECS, then runs the `worker` example's code as a separate process
+//! pointed at it through the standard environment variables, with a continuous stream of
+//! messages. Each deployment does what ECS does: wait while the task is protected, send
+//! SIGTERM when it is not, SIGKILL after the stop timeout, then start the next version.
+//! It prints a timeline and ends with `interrupted: N`, the number of messages whose
+//! handler started but never finished.
+//!
+//! A busy worker with linger would stay protected forever; the protector's breathing
+//! window (after `ECS_PROTECT_MAX_HOLD` of continuous protection) is what lets each
+//! deployment through. The demo sets a short `max_hold` so that takes seconds, not hours.
+
+#[path = "worker.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod worker;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ecs_protect::mock::MockEcs;
+
+/// Set in the worker processes this example starts.
+const ROLE_VAR: &str = "ECS_PROTECT_EXAMPLE_ROLE";
+
+/// The protector settings the demo gives its workers: hold protection at most 2 s in a
+/// row, then breathe for 1 s.
+const WORKER_SETTINGS: &[(&str, &str)] = &[
+    ("ECS_PROTECT_LINGER", "500ms"),
+    ("ECS_PROTECT_MAX_HOLD", "2s"),
+    ("ECS_PROTECT_WINDOW", "1s"),
+    ("RUST_LOG", "warn"),
+];
+
+struct Args {
+    deployments: u32,
+    stop_timeout: Duration,
+    run_for: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut parsed = Args {
+        deployments: 3,
+        stop_timeout: Duration::from_secs(10),
+        run_for: Duration::from_secs(2),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| -> Result<u64, String> {
+            let raw = args.next().ok_or_else(|| format!("{name} needs a value"))?;
+            raw.parse().map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
+        };
+        match flag.as_str() {
+            "--deployments" => {
+                parsed.deployments = u32::try_from(value("--deployments")?)
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or("--deployments takes 1..=100")?;
+            }
+            "--stop-timeout" => parsed.stop_timeout = Duration::from_secs(value("--stop-timeout")?),
+            "--run-secs" => parsed.run_for = Duration::from_secs(value("--run-secs")?),
+            "-h" | "--help" => {
+                return Err("usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS]".into());
+            }
+            other => return Err(format!("unknown flag {other:?} (try --help)")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// A line a worker process printed.
+enum Event {
+    Start(u64),
+    Done(u64),
+    Other(String),
+    Closed,
+}
+
+/// One running version of the service's task.
+struct Task {
+    version: u32,
+    child: Child,
+    events: Receiver<Event>,
+    in_flight: BTreeSet<u64>,
+    done: u64,
+}
+
+impl Task {
+    fn start(version: u32, mock: &MockEcs) -> Result<Task, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["--messages", "0", "--threads", "4", "--work-ms", "40", "--events"])
+            .env(ROLE_VAR, "worker")
+            .envs(mock.env())
+            .envs(WORKER_SETTINGS.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start worker v{version}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("worker stdout was not captured")?;
+        let (tx, events) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let event = match line.split_once(' ') {
+                    Some(("start", id)) => id.parse().map(Event::Start).unwrap_or(Event::Other(line)),
+                    Some(("done", id)) => id.parse().map(Event::Done).unwrap_or(Event::Other(line)),
+                    _ => Event::Other(line),
+                };
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Event::Closed);
+        });
+        Ok(Task { version, child, events, in_flight: BTreeSet::new(), done: 0 })
+    }
+
+    /// Takes in the worker's events until `deadline`; returns false when its output closed.
+    fn pump_until(&mut self, deadline: Instant, clock: &Clock) -> bool {
+        loop {
+            let now = Instant::now();
+            let wait = deadline.saturating_duration_since(now);
+            match self.events.recv_timeout(wait) {
+                Ok(Event::Start(id)) => {
+                    self.in_flight.insert(id);
+                }
+                Ok(Event::Done(id)) => {
+                    self.in_flight.remove(&id);
+                    self.done += 1;
+                }
+                Ok(Event::Other(line)) => clock.say(&format!("v{}: {line}", self.version)),
+                Ok(Event::Closed) | Err(RecvTimeoutError::Disconnected) => return false,
+                Err(RecvTimeoutError::Timeout) => return true,
+            }
+        }
+    }
+}
+
+/// Prints timeline lines stamped with the time since the demo began.
+struct Clock(Instant);
+
+impl Clock {
+    fn say(&self, what: &str) {
+        println!("[{:>7.3}s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// What one stop looked like.
+struct Stop {
+    waited: Duration,
+    interrupted: usize,
+}
+
+/// Stops `task` the way ECS does: wait while protected, SIGTERM, SIGKILL after the timeout.
+fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<Stop, String> {
+    let asked = Instant::now();
+    if mock.protected_now() {
+        clock.say(&format!("v{}: task is protected ({} in flight): ECS waits", task.version, task.in_flight.len()));
+    }
+    // ECS re-checks protection periodically; 10 ms keeps the demo snappy.
+    while mock.protected_now() {
+        task.pump_until(Instant::now() + Duration::from_millis(10), clock);
+    }
+    let waited = asked.elapsed();
+    clock.say(&format!(
+        "v{}: unprotected after {waited:.2?} ({} in flight): SIGTERM",
+        task.version,
+        task.in_flight.len()
+    ));
+    let status = Command::new("kill")
+        .args(["-TERM", &task.child.id().to_string()])
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if !status.success() {
+        return Err(format!("kill -TERM {} failed: {status}", task.child.id()));
+    }
+    let deadline = Instant::now() + args.stop_timeout;
+    let mut open = true;
+    while open && Instant::now() < deadline {
+        open = task.pump_until(deadline.min(Instant::now() + Duration::from_millis(50)), clock);
+    }
+    let exit = if open {
+        clock.say(&format!("v{}: still running after {:?}: SIGKILL", task.version, args.stop_timeout));
+        task.child.kill().map_err(|e| format!("cannot kill worker: {e}"))?;
+        task.child.wait()
+    } else {
+        task.child.wait()
+    }
+    .map_err(|e| format!("cannot wait for worker: {e}"))?;
+    let interrupted = task.in_flight.len();
+    clock.say(&format!(
+        "v{}: exited ({exit}) after handling {} messages; interrupted {interrupted}",
+        task.version, task.done
+    ));
+    Ok(Stop { waited, interrupted })
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    let clock = Clock(Instant::now());
+    let mock = MockEcs::start().map_err(|e| format!("cannot start the fake ECS: {e}"))?;
+    clock.say(&format!("fake ECS on {}", mock.url()));
+
+    let mut task = Task::start(1, &mock)?;
+    clock.say("v1: started");
+    let mut stops = Vec::new();
+    for deployment in 1..=args.deployments {
+        task.pump_until(Instant::now() + args.run_for, &clock);
+        clock.say(&format!("deployment {deployment}: replacing v{} ({} handled so far)", task.version, task.done));
+        stops.push(stop(&mut task, &mock, args, &clock)?);
+        task = Task::start(task.version + 1, &mock)?;
+        clock.say(&format!("v{}: started", task.version));
+    }
+    task.pump_until(Instant::now() + args.run_for, &clock);
+    clock.say("end of demo: stopping the last version");
+    stops.push(stop(&mut task, &mock, args, &clock)?);
+
+    let interrupted: usize = stops.iter().map(|s| s.interrupted).sum();
+    let waits: Vec<String> = stops.iter().map(|s| format!("{:.2?}", s.waited)).collect();
+    let calls = mock.api_calls("UpdateTaskProtection");
+    println!("stops waited: {}", waits.join(", "));
+    println!("ECS calls: {calls} UpdateTaskProtection");
+    println!("interrupted: {interrupted}");
+    Ok(if interrupted == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os(ROLE_VAR).is_some() {
+        return worker::main();
+    }
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    run(&args).unwrap_or_else(|message| {
+        eprintln!("deployment: {message}");
+        ExitCode::FAILURE
+    })
+}
