@@ -1,6 +1,8 @@
 //! The process-wide default protector that `#[protected]` uses.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::{Config, Env, FailurePolicy, Protector};
 
@@ -16,12 +18,18 @@ static GLOBAL: OnceLock<Protector> = OnceLock::new();
 ///
 /// It obeys the shutdown [`Shutdown::install`](crate::Shutdown::install) registers.
 ///
+/// When the main thread has used it, returning from `main` releases protection at once
+/// (best effort: on Linux with glibc the main thread's thread-local destructors run at
+/// exit; elsewhere they may not, and `std::process::exit` from another thread skips
+/// them). Calling [`Protector::drain`] before leaving `main` is the portable way.
+///
 /// ```
 /// let guard = ecs_protect::global().acquire()?;
 /// # drop(guard);
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
 pub fn global() -> &'static Protector {
+    arm_exit_release();
     GLOBAL.get_or_init(|| {
         let env = Env::process();
         let protector = Protector::from_env_with(&env).unwrap_or_else(|err| {
@@ -66,4 +74,35 @@ pub fn set_global(protector: Protector) -> Result<(), Protector> {
         installed.follow_installed_shutdown();
     }
     Ok(())
+}
+
+/// Releases the default protector's protection when the main thread's thread-locals are
+/// destroyed, which glibc does inside `exit()` after `main` returns.
+struct ExitRelease {
+    armed: Cell<bool>,
+}
+
+impl Drop for ExitRelease {
+    fn drop(&mut self) {
+        if let (true, Some(protector)) = (self.armed.get(), get()) {
+            // Whatever is still in flight on other threads is about to be killed with the
+            // process: release now rather than wait for it.
+            let _ = protector.drain(Duration::ZERO);
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread has been checked for being the main thread.
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
+    static EXIT_RELEASE: ExitRelease = const { ExitRelease { armed: Cell::new(false) } };
+}
+
+/// Arms [`ExitRelease`] on the main thread; a thread-local read on every later call.
+fn arm_exit_release() {
+    let _ = CHECKED.try_with(|checked| {
+        if !checked.replace(true) && std::thread::current().name() == Some("main") {
+            let _ = EXIT_RELEASE.try_with(|release| release.armed.set(true));
+        }
+    });
 }

@@ -38,6 +38,7 @@ const WORKER_SETTINGS: &[(&str, &str)] = &[
     ("ECS_PROTECT_LINGER", "500ms"),
     ("ECS_PROTECT_MAX_HOLD", "2s"),
     ("ECS_PROTECT_WINDOW", "1s"),
+    ("ECS_PROTECT_HOLD_GRACE", "5s"),
     ("RUST_LOG", "warn"),
 ];
 
@@ -57,7 +58,8 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = args.next() {
         let mut value = |name: &str| -> Result<u64, String> {
             let raw = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-            raw.parse().map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
+            raw.parse()
+                .map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
         };
         match flag.as_str() {
             "--deployments" => {
@@ -69,7 +71,10 @@ fn parse_args() -> Result<Args, String> {
             "--stop-timeout" => parsed.stop_timeout = Duration::from_secs(value("--stop-timeout")?),
             "--run-secs" => parsed.run_for = Duration::from_secs(value("--run-secs")?),
             "-h" | "--help" => {
-                return Err("usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS]".into());
+                return Err(
+                    "usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS]"
+                        .into(),
+                );
             }
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
@@ -98,20 +103,33 @@ impl Task {
     fn start(version: u32, mock: &MockEcs) -> Result<Task, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let mut child = Command::new(exe)
-            .args(["--messages", "0", "--threads", "4", "--work-ms", "40", "--events"])
+            .args([
+                "--messages",
+                "0",
+                "--threads",
+                "4",
+                "--work-ms",
+                "40",
+                "--events",
+            ])
             .env(ROLE_VAR, "worker")
             .envs(mock.env())
             .envs(WORKER_SETTINGS.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start worker v{version}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("worker stdout was not captured")?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("worker stdout was not captured")?;
         let (tx, events) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let event = match line.split_once(' ') {
-                    Some(("start", id)) => id.parse().map(Event::Start).unwrap_or(Event::Other(line)),
+                    Some(("start", id)) => {
+                        id.parse().map(Event::Start).unwrap_or(Event::Other(line))
+                    }
                     Some(("done", id)) => id.parse().map(Event::Done).unwrap_or(Event::Other(line)),
                     _ => Event::Other(line),
                 };
@@ -121,7 +139,13 @@ impl Task {
             }
             let _ = tx.send(Event::Closed);
         });
-        Ok(Task { version, child, events, in_flight: BTreeSet::new(), done: 0 })
+        Ok(Task {
+            version,
+            child,
+            events,
+            in_flight: BTreeSet::new(),
+            done: 0,
+        })
     }
 
     /// Takes in the worker's events until `deadline`; returns false when its output closed.
@@ -164,7 +188,11 @@ struct Stop {
 fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<Stop, String> {
     let asked = Instant::now();
     if mock.protected_now() {
-        clock.say(&format!("v{}: task is protected ({} in flight): ECS waits", task.version, task.in_flight.len()));
+        clock.say(&format!(
+            "v{}: task is protected ({} in flight): ECS waits",
+            task.version,
+            task.in_flight.len()
+        ));
     }
     // ECS re-checks protection periodically; 10 ms keeps the demo snappy.
     while mock.protected_now() {
@@ -186,11 +214,19 @@ fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<S
     let deadline = Instant::now() + args.stop_timeout;
     let mut open = true;
     while open && Instant::now() < deadline {
-        open = task.pump_until(deadline.min(Instant::now() + Duration::from_millis(50)), clock);
+        open = task.pump_until(
+            deadline.min(Instant::now() + Duration::from_millis(50)),
+            clock,
+        );
     }
     let exit = if open {
-        clock.say(&format!("v{}: still running after {:?}: SIGKILL", task.version, args.stop_timeout));
-        task.child.kill().map_err(|e| format!("cannot kill worker: {e}"))?;
+        clock.say(&format!(
+            "v{}: still running after {:?}: SIGKILL",
+            task.version, args.stop_timeout
+        ));
+        task.child
+            .kill()
+            .map_err(|e| format!("cannot kill worker: {e}"))?;
         task.child.wait()
     } else {
         task.child.wait()
@@ -201,7 +237,10 @@ fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<S
         "v{}: exited ({exit}) after handling {} messages; interrupted {interrupted}",
         task.version, task.done
     ));
-    Ok(Stop { waited, interrupted })
+    Ok(Stop {
+        waited,
+        interrupted,
+    })
 }
 
 fn run(args: &Args) -> Result<ExitCode, String> {
@@ -214,7 +253,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut stops = Vec::new();
     for deployment in 1..=args.deployments {
         task.pump_until(Instant::now() + args.run_for, &clock);
-        clock.say(&format!("deployment {deployment}: replacing v{} ({} handled so far)", task.version, task.done));
+        clock.say(&format!(
+            "deployment {deployment}: replacing v{} ({} handled so far)",
+            task.version, task.done
+        ));
         stops.push(stop(&mut task, &mock, args, &clock)?);
         task = Task::start(task.version + 1, &mock)?;
         clock.say(&format!("v{}: started", task.version));
@@ -229,7 +271,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     println!("stops waited: {}", waits.join(", "));
     println!("ECS calls: {calls} UpdateTaskProtection");
     println!("interrupted: {interrupted}");
-    Ok(if interrupted == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if interrupted == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn main() -> ExitCode {

@@ -35,12 +35,17 @@ pub struct Args {
 impl Args {
     /// Parses `--threads N`, `--messages N` and `--work-ms N`.
     pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-        let mut parsed =
-            Args { threads: 4, messages: 400, work: Duration::from_millis(20), events: false };
+        let mut parsed = Args {
+            threads: 4,
+            messages: 400,
+            work: Duration::from_millis(20),
+            events: false,
+        };
         while let Some(flag) = args.next() {
             let mut value = |name: &str| -> Result<u64, String> {
                 let raw = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-                raw.parse().map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
+                raw.parse()
+                    .map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
             };
             match flag.as_str() {
                 "--threads" => {
@@ -96,7 +101,11 @@ pub fn run(args: Args, shutdown: &Shutdown) -> u64 {
                     if args.messages != 0 && id >= args.messages {
                         break;
                     }
-                    match handle(Message { id, work: args.work, events: args.events }) {
+                    match handle(Message {
+                        id,
+                        work: args.work,
+                        events: args.events,
+                    }) {
                         Ok(()) => done.fetch_add(1, Ordering::Relaxed),
                         Err(err) => {
                             eprintln!("message {id} goes back to the queue: {err}");
