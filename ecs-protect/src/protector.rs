@@ -84,12 +84,14 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 ///
 /// # At process exit
 ///
-/// Protection lingers after the last unit ends, and the default protector is a `static`
-/// that is never dropped. A process that returns from `main` while protection lingers
-/// leaves the task protected until ECS's expiry (`ECS_PROTECT_EXPIRES_MINUTES`) unless the
-/// task stops with the process, which it does when the worker is its essential container.
-/// Call [`Protector::drain`] before leaving `main` to release protection at once; it is
-/// what a SIGTERM handler should do anyway.
+/// Protection lingers after the last unit ends. A protector that is dropped releases it;
+/// the default protector is a `static` that is never dropped, so [`global`](crate::global)
+/// releases it when the main thread's thread-locals are destroyed at exit (on Linux with
+/// glibc, after `main` returns). Elsewhere, or after `std::process::exit` from another
+/// thread, protection left on lasts until ECS's expiry (`ECS_PROTECT_EXPIRES_MINUTES`)
+/// unless the task stops with the process. Call [`Protector::drain`] before leaving `main`
+/// to release protection at once on every platform; it is what a SIGTERM handler should
+/// do anyway.
 #[derive(Clone)]
 pub struct Protector {
     handle: Arc<Handle>,
