@@ -1,6 +1,85 @@
 //! Amazon ECS task scale-in protection for thread-based workers.
 //!
-//! (Crate docs: PLACEHOLDER.)
+//! A worker that ECS stops while it handles a message loses that message. With
+//! `#[protected]`, the task is protected (ECS will not stop it for a deployment or a
+//! scale-in) while the function runs, and released on every exit path:
+//!
+//! ```
+//! use ecs_protect::protected;
+//!
+//! #[protected] // waits until protection is confirmed on; released on return, `?` and panic
+//! fn handle(order: &str) -> Result<(), std::io::Error> {
+//!     println!("charging {order}");
+//!     Ok(())
+//! }
+//!
+//! handle("order-1")?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The crate is blocking by design: handlers run on plain threads, no async runtime is
+//! needed, and the default dependency tree stays small. `async fn` is rejected at compile
+//! time, because acquiring protection blocks.
+//!
+//! # How it works
+//!
+//! `#[protected]` takes a [`Guard`] from the process-wide default [`Protector`]
+//! ([`global`]), built from the environment on first use exactly as the AWS SDKs read it:
+//! on ECS (`ECS_CONTAINER_METADATA_URI_V4` set) it calls the ECS API
+//! (`UpdateTaskProtection`, SigV4-signed, with the task role's credentials); elsewhere it
+//! runs in local mode, counting work and calling nothing. The protector is reference
+//! counted across threads, makes one enable call however many handlers start at once,
+//! lingers a few seconds after the last one ends so a steady stream costs a handful of
+//! calls, renews protection before it expires, and opens a short breathing window after
+//! `max_hold` of continuous protection so a deployment can stop a busy task. See
+//! [`Protector`] for the details and [`Config`] for every setting and variable.
+//!
+//! # Shutting down
+//!
+//! ```no_run
+//! use ecs_protect::Shutdown;
+//! use std::time::Duration;
+//!
+//! let shutdown = Shutdown::install()?; // SIGTERM/SIGINT set a flag; a second SIGINT exits
+//! while !shutdown.requested() {
+//!     // receive a message and hand it to a #[protected] handler
+//! #   break;
+//! }
+//! // Work in flight has finished: release protection now rather than after the linger.
+//! ecs_protect::global().drain(Duration::from_secs(30));
+//! # Ok::<(), ecs_protect::Error>(())
+//! ```
+//!
+//! After SIGTERM ECS has already decided to stop the task: no new protection is
+//! requested, and [`Protector::drain`] waits for the work in flight, then releases.
+//!
+//! # Backends
+//!
+//! `ECS_PROTECT_BACKEND` picks one: `api` (the signed ECS API, the default on ECS),
+//! `agent` (the ECS agent's local endpoint, `$ECS_AGENT_URI`; unsigned, the agent calls
+//! ECS with the task role), or `off`. Any type implementing [`Backend`] works with
+//! [`Protector::with_backend`].
+//!
+//! # Testing workers
+//!
+//! The `mock` feature brings `mock::MockEcs`, an in-process fake ECS that serves task
+//! metadata, container credentials, the ECS API (verifying every SigV4 signature) and the
+//! agent endpoint on 127.0.0.1, records the protection timeline and injects faults; and
+//! `mock::RecordingBackend`, an in-memory backend for unit tests.
+//!
+//! # Features
+//!
+//! - `mock`: the fakes above (adds `tiny_http`).
+//! - `sqs`: `sqs::Consumer`, a blocking SQS consumer that handles each message under
+//!   protection and stops cleanly on SIGTERM (adds no crate).
+//!
+//! # Log levels
+//!
+//! Everything goes through the `log` facade. `info`: protection enabled, renewed and
+//! removed, with expiry and call latency; local mode, once. `warn`: work run unprotected,
+//! `DEPLOYMENT_BLOCKED`, a failed disable. `error`: an invalid configuration, the hard cap
+//! reached. No level ever prints a secret: credentials, session tokens and authorization
+//! tokens are redacted everywhere, including `Debug`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,3 +115,8 @@ pub use error::{ApiError, Error, RefusalReason};
 pub use global::{global, set_global};
 pub use protector::{Drained, Guard, Protector, State, Stats};
 pub use shutdown::Shutdown;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
