@@ -33,11 +33,19 @@ fn process_chunk(chunk: u32) {
 }
 
 /// Runs chunks from `checkpoint` until done or shutdown; protection is held throughout.
-fn run_job(protector: &Protector, shutdown: &Shutdown, chunks: u32, checkpoint: &mut Checkpoint) -> Result<bool, Error> {
+fn run_job(
+    protector: &Protector,
+    shutdown: &Shutdown,
+    chunks: u32,
+    checkpoint: &mut Checkpoint,
+) -> Result<bool, Error> {
     let _guard = protector.acquire()?;
     while checkpoint.next_chunk < chunks {
         if shutdown.requested() {
-            println!("shutdown requested: checkpoint saved at chunk {}", checkpoint.next_chunk);
+            println!(
+                "shutdown requested: checkpoint saved at chunk {}",
+                checkpoint.next_chunk
+            );
             return Ok(false);
         }
         process_chunk(checkpoint.next_chunk);
@@ -53,7 +61,9 @@ fn parse_chunks() -> Result<u32, String> {
         match flag.as_str() {
             "--chunks" => {
                 let raw = args.next().ok_or("--chunks needs a value")?;
-                chunks = raw.parse().map_err(|_| format!("--chunks takes a whole number, got {raw:?}"))?;
+                chunks = raw
+                    .parse()
+                    .map_err(|_| format!("--chunks takes a whole number, got {raw:?}"))?;
             }
             "-h" | "--help" => return Err("usage: long_job [--chunks N]".into()),
             other => return Err(format!("unknown flag {other:?} (try --help)")),
@@ -81,7 +91,9 @@ fn main() -> ExitCode {
 }
 
 fn run(chunks: u32) -> Result<(), Error> {
-    let mock = MockEcs::builder().minute(Duration::from_millis(300)).start()?;
+    let mock = MockEcs::builder()
+        .minute(Duration::from_millis(300))
+        .start()?;
     // The same variables ECS sets, pointing at the fake, plus one-minute protection.
     let mut vars = mock.env();
     vars.push(("ECS_PROTECT_EXPIRES_MINUTES".into(), "1".into()));
@@ -97,7 +109,11 @@ fn run(chunks: u32) -> Result<(), Error> {
         "summary: {} of {chunks} chunks{}; {drained}; ECS calls: {} (enable {}, renew {}, disable {}); \
          protected for {:.1?}; protected now: {}",
         checkpoint.next_chunk,
-        if finished { "" } else { " (stopped early, resumable)" },
+        if finished {
+            ""
+        } else {
+            " (stopped early, resumable)"
+        },
         stats.calls(),
         stats.enables,
         stats.renewals,

@@ -14,6 +14,9 @@ mod memory_queue;
 mod mock_ecs;
 mod recording;
 mod server;
+#[cfg(feature = "sqs")]
+#[allow(dead_code)] // served once MockEcs dispatches `AmazonSQS.*` targets to it
+mod sqs_api;
 mod state;
 mod verify;
 
