@@ -106,6 +106,88 @@ pub mod sqs;
 pub mod __private;
 
 pub use agent::AgentBackend;
+/// Keeps the task protected from ECS scale-in while the function runs.
+///
+/// Protection is acquired from a [`Protector`] before the body runs (waiting until ECS has
+/// confirmed it, or until the failure policy decided otherwise) and released when the
+/// function ends: on `return`, on `?`, at the end of the body, and when a panic unwinds.
+/// The function keeps its name, visibility, attributes, generics, receiver, arguments and
+/// return type.
+///
+/// ```
+/// use ecs_protect::protected;
+///
+/// #[protected]
+/// fn handle(message: &str) -> Result<(), std::num::ParseIntError> {
+///     let amount: u32 = message.parse()?; // protection is released on `?` too
+///     println!("charging {amount}");
+///     Ok(())
+/// }
+///
+/// handle("42")?;
+/// # Ok::<(), std::num::ParseIntError>(())
+/// ```
+///
+/// # Options
+///
+/// - `#[protected]` uses the process-wide default protector ([`global`]) and never changes
+///   the function's control flow: when protection cannot be had, the body runs anyway
+///   and the protector logs a warning.
+/// - `#[protected(required)]` returns `Err(From::from(error))` instead of running the body
+///   when protection cannot be had (or shutdown has begun), so the message goes back to its
+///   queue. The function must return a `Result` whose error type implements
+///   `From<ecs_protect::Error>`.
+/// - `#[protected(protector = EXPR)]` uses the protector `EXPR` evaluates to (a
+///   `Protector`, `&Protector`, `Arc<Protector>`…), evaluated at each call.
+///
+/// Options combine: `#[protected(required, protector = self.protector())]`.
+///
+/// ```
+/// use ecs_protect::{Disabled, Error, Protector, protected};
+/// use std::sync::OnceLock;
+///
+/// fn protector() -> &'static Protector {
+///     static PROTECTOR: OnceLock<Protector> = OnceLock::new();
+///     PROTECTOR.get_or_init(|| Protector::with_backend(Disabled))
+/// }
+///
+/// #[protected(required, protector = protector())]
+/// fn charge(amount: u32) -> Result<u32, Error> {
+///     assert_eq!(protector().in_flight(), 1); // counted while the body runs
+///     Ok(amount)
+/// }
+///
+/// assert_eq!(charge(7)?, 7);
+/// assert_eq!(protector().in_flight(), 0);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Explanation
+///
+/// The attribute rewrites the body to bind a guard first:
+///
+/// ```text
+/// fn charge(amount: u32) -> Result<u32, Error> {
+///     let guard = match ::ecs_protect::__private::enter_required(&(protector())) {
+///         Ok(guard) => guard,
+///         Err(error) => return Err(From::from(error)),
+///     };
+///     Ok(amount)            // the body, as written
+/// }                         // `guard` dropped last: protection released
+/// ```
+///
+/// The guard's name has a mixed-site span, so the body cannot name it and nothing of yours
+/// can clash with it. Every path is absolute, so a module of yours named `ecs_protect`
+/// changes nothing.
+///
+/// # Misuse
+///
+/// `async fn` is a compile error: acquiring protection blocks, which would stall an async
+/// executor. So are `const fn`, items that are not functions with a body, and unknown,
+/// repeated or malformed options, each reported at the offending token.
+#[doc(inline)]
+pub use ecs_protect_macros::protected;
+
 pub use aws::sigv4;
 pub use aws::{Credentials, EcsClient, EcsClientBuilder, TaskProtection};
 pub use backend::{Backend, Disabled, Protection, ProtectionState};

@@ -272,6 +272,24 @@ impl Protector {
         self.acquire_slow(policy)
     }
 
+    /// Acquires under [`FailurePolicy::Proceed`]: always a guard, protected or not. What
+    /// `#[protected]` without `required` uses.
+    #[inline]
+    pub(crate) fn enter(&self) -> Guard {
+        match self.acquire_with(FailurePolicy::Proceed) {
+            Ok(guard) => guard,
+            // `refuse` never returns an error under Proceed. Should that change, the unit
+            // is still counted so that the guard's release balances.
+            Err(_) => {
+                self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                Guard {
+                    protector: self.clone(),
+                    protected: false,
+                }
+            }
+        }
+    }
+
     #[cold]
     fn acquire_slow(&self, policy: FailurePolicy) -> Result<Guard, Error> {
         let inner = self.inner();
