@@ -37,7 +37,9 @@ impl Parse for Args {
                     return Err(syn::Error::new(keyword.span, "`protector` is given twice"));
                 }
                 if !input.peek(Token![=]) {
-                    return Err(input.error("expected `=` after `protector`: `protector = <expression>`"));
+                    return Err(
+                        input.error("expected `=` after `protector`: `protector = <expression>`")
+                    );
                 }
                 input.parse::<Token![=]>()?;
                 if input.is_empty() || input.peek(Token![,]) {

@@ -14,7 +14,14 @@ use crate::item::ItemFn;
 /// user's can clash with it. It is the first local, so it is dropped last: after the body's
 /// own locals, on `return`, `?`, the end of the body, and unwinding.
 pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
-    let ItemFn { attrs, vis, sig, brace, inner_attrs, body } = item;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        brace,
+        inner_attrs,
+        body,
+    } = item;
     let guard = Ident::new("__ecs_protect_guard", Span::mixed_site());
     let protector = match &args.protector {
         Some(expr) => quote_spanned!(expr.span()=> &(#expr)),

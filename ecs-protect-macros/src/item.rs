@@ -24,7 +24,14 @@ impl Parse for ItemFn {
         let brace = braced!(content in input);
         let inner_attrs = content.call(Attribute::parse_inner)?;
         let body: TokenStream = content.parse()?;
-        Ok(ItemFn { attrs, vis, sig, brace, inner_attrs, body })
+        Ok(ItemFn {
+            attrs,
+            vis,
+            sig,
+            brace,
+            inner_attrs,
+            body,
+        })
     }
 }
 

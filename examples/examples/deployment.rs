@@ -27,7 +27,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ecs_protect::mock::MockEcs;
+use ecs_protect::mock::{MockEcs, Operation};
 
 /// Set in the worker processes this example starts.
 const ROLE_VAR: &str = "ECS_PROTECT_EXAMPLE_ROLE";
@@ -52,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut parsed = Args {
         deployments: 3,
         stop_timeout: Duration::from_secs(10),
-        run_for: Duration::from_secs(2),
+        run_for: Duration::from_millis(1500),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -267,7 +267,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
 
     let interrupted: usize = stops.iter().map(|s| s.interrupted).sum();
     let waits: Vec<String> = stops.iter().map(|s| format!("{:.2?}", s.waited)).collect();
-    let calls = mock.api_calls("UpdateTaskProtection");
+    let calls = mock.api_calls(Operation::UpdateTaskProtection);
     println!("stops waited: {}", waits.join(", "));
     println!("ECS calls: {calls} UpdateTaskProtection");
     println!("interrupted: {interrupted}");

@@ -76,7 +76,9 @@ struct Message {
 }
 
 /// The handler: protection is on for the whole body and released on every exit path.
-#[protected]
+/// `required`: when protection cannot be had (or SIGTERM has come), the message is not
+/// handled and goes back to the queue.
+#[protected(required)]
 fn handle(message: Message) -> Result<(), ecs_protect::Error> {
     if message.events {
         println!("start {}", message.id);
