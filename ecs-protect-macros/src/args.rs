@@ -37,13 +37,17 @@ impl Parse for Args {
                     return Err(syn::Error::new(keyword.span, "`protector` is given twice"));
                 }
                 if !input.peek(Token![=]) {
-                    return Err(
-                        input.error("expected `=` after `protector`: `protector = <expression>`")
-                    );
+                    return Err(syn::Error::new(
+                        keyword.span,
+                        "expected `protector = <expression>`",
+                    ));
                 }
-                input.parse::<Token![=]>()?;
+                let equals: Token![=] = input.parse()?;
                 if input.is_empty() || input.peek(Token![,]) {
-                    return Err(input.error("expected an expression after `protector =`"));
+                    return Err(syn::Error::new(
+                        equals.span,
+                        "expected an expression after `protector =`",
+                    ));
                 }
                 args.protector = Some(input.parse()?);
             } else {

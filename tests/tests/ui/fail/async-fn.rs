@@ -1,0 +1,4 @@
+#[ecs_protect::protected]
+async fn handle() {}
+
+fn main() {}

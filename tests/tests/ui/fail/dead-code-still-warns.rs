@@ -1,0 +1,6 @@
+#![deny(dead_code)]
+
+#[ecs_protect::protected]
+fn never_called() {}
+
+fn main() {}

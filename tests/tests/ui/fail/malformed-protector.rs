@@ -1,0 +1,4 @@
+#[ecs_protect::protected(protector)]
+fn handle() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[ecs_protect::protected]
+struct Handler;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[ecs_protect::protected(protector = , required)]
+fn handle() -> Result<(), ecs_protect::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+trait Handler {
+    #[ecs_protect::protected]
+    fn handle(&self);
+}
+
+fn main() {}

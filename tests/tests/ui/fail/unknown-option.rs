@@ -1,0 +1,4 @@
+#[ecs_protect::protected(require)]
+fn handle() {}
+
+fn main() {}
