@@ -35,7 +35,10 @@ pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
             ReturnType::Default => sig.ident.span(),
         };
         let error = Ident::new("__ecs_protect_error", Span::mixed_site());
+        // `From::from` is the identity when the function returns `ecs_protect::Error`
+        // itself; that is the user's choice, not a lint for them to see.
         quote_spanned! {span=>
+            #[allow(clippy::useless_conversion)]
             let #guard = match ::ecs_protect::__private::enter_required(#protector) {
                 ::core::result::Result::Ok(guard) => guard,
                 ::core::result::Result::Err(#error) => {

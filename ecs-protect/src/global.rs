@@ -18,10 +18,13 @@ static GLOBAL: OnceLock<Protector> = OnceLock::new();
 ///
 /// It obeys the shutdown [`Shutdown::install`](crate::Shutdown::install) registers.
 ///
-/// When the main thread has used it, returning from `main` releases protection at once
-/// (best effort: on Linux with glibc the main thread's thread-local destructors run at
-/// exit; elsewhere they may not, and `std::process::exit` from another thread skips
-/// them). Calling [`Protector::drain`] before leaving `main` is the portable way.
+/// When the main thread has called `global()` or
+/// [`Shutdown::install`](crate::Shutdown::install), returning from `main` releases
+/// protection at once, however long the linger (best effort: on Linux with glibc the main
+/// thread's thread-local destructors run inside `exit`; elsewhere they may not). A program
+/// whose main thread never touches either, with handlers only on other threads, leaves a
+/// lingering protection on until ECS's expiry or the task's end. Calling
+/// [`Protector::drain`] before leaving `main` is the portable way.
 ///
 /// ```
 /// let guard = ecs_protect::global().acquire()?;
@@ -99,7 +102,7 @@ thread_local! {
 }
 
 /// Arms [`ExitRelease`] on the main thread; a thread-local read on every later call.
-fn arm_exit_release() {
+pub(crate) fn arm_exit_release() {
     let _ = CHECKED.try_with(|checked| {
         if !checked.replace(true) && std::thread::current().name() == Some("main") {
             let _ = EXIT_RELEASE.try_with(|release| release.armed.set(true));

@@ -120,6 +120,9 @@ impl Shutdown {
     /// [`Error::Config`] with origin `Shutdown::install` when the handlers cannot be
     /// registered.
     pub fn install() -> Result<Shutdown, Error> {
+        // Called from `main`, as it usually is, this also makes returning from `main`
+        // release the default protector's lingering protection (see `global`).
+        crate::global::arm_exit_release();
         let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = INSTALLED.get() {
             return Ok(existing.clone());
