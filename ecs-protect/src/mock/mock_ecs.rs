@@ -354,6 +354,29 @@ impl MockEcs {
         MockEcsBuilder::default()
     }
 
+    /// Creates an SQS queue named `name` (feature `sqs`) and returns its URL and the queue
+    /// itself, for sending messages and inspecting deliveries. The fake serves
+    /// `ReceiveMessage`, `DeleteMessageBatch`, `ChangeMessageVisibilityBatch` and
+    /// `SendMessage` on it, checking each request's SigV4 signature (service `sqs`).
+    ///
+    /// ```
+    /// use ecs_protect::mock::MockEcs;
+    ///
+    /// let mock = MockEcs::start()?;
+    /// let (url, queue) = mock.create_queue("orders");
+    /// assert!(url.ends_with("/000000000000/orders"));
+    /// queue.send("order 1");
+    /// assert_eq!(queue.visible(), 1);
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    #[cfg(feature = "sqs")]
+    pub fn create_queue(&self, name: &str) -> (String, super::MemoryQueue) {
+        let url = format!("{}/000000000000/{name}", self.url());
+        let mut state = self.shared.lock();
+        let queue = state.queues.entry(url.clone()).or_default().clone();
+        (url, queue)
+    }
+
     /// The base URL, e.g. `http://127.0.0.1:38211` (also the ECS API endpoint).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

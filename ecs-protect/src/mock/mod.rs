@@ -15,7 +15,6 @@ mod mock_ecs;
 mod recording;
 mod server;
 #[cfg(feature = "sqs")]
-#[allow(dead_code)] // served once MockEcs dispatches `AmazonSQS.*` targets to it
 mod sqs_api;
 mod state;
 mod verify;

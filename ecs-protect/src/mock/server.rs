@@ -253,6 +253,14 @@ fn route(shared: &Shared, request: &Received<'_>) -> Handled {
     let metadata = format!("/v4/{}/task", settings.endpoint_id);
     let agent = format!("/api/{}/task-protection/v1/state", settings.endpoint_id);
     match (request.method, path) {
+        #[cfg(feature = "sqs")]
+        ("POST", "/")
+            if request
+                .header("x-amz-target")
+                .is_some_and(|t| t.starts_with("AmazonSQS.")) =>
+        {
+            super::sqs_api::handle(shared, request)
+        }
         ("POST", "/") => api::handle(shared, request),
         ("GET", p) if p == metadata => endpoints::task_metadata(shared),
         ("GET", "/creds") => endpoints::credentials(shared, request),

@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::MemoryQueue;
+use super::server::{Handled, Reply, Shared};
+use super::state::{Operation, Outcome};
+use super::verify::{self, Expect, Received};
 use crate::Error;
 use crate::sqs::{BatchEntry, BatchOutcome, QueueApi};
 
@@ -48,6 +51,69 @@ impl SqsAnswer {
             true,
             &message,
         )
+    }
+}
+
+/// Serves one `AmazonSQS.*` call: checks its SigV4 signature (service `sqs`) as the ECS
+/// API's are checked, then answers it from the fake's queues.
+pub(crate) fn handle(shared: &Shared, request: &Received<'_>) -> Handled {
+    let target = request.header("x-amz-target").unwrap_or("");
+    let (now, queues) = {
+        let state = shared.lock();
+        (shared.now(&state), state.queues.clone())
+    };
+    let expect = Expect {
+        signer: &shared.signer,
+        region: &shared.settings.region,
+        service: "sqs",
+        now,
+    };
+    let verified = verify::verify(request, &expect, |id| {
+        shared
+            .lock()
+            .keys
+            .iter()
+            .find(|k| k.access_key_id == id)
+            .cloned()
+    });
+    let (sqs, access_key_id) = match verified {
+        Ok(id) => (answer(&queues, target, request.body), Some(id)),
+        Err(rejection) => (
+            SqsAnswer::error(
+                403,
+                rejection.code,
+                rejection.code,
+                true,
+                &rejection.message,
+            ),
+            None,
+        ),
+    };
+    let request_id = shared.lock().next_request_id();
+    let mut headers = vec![("x-amzn-RequestId", request_id)];
+    if let Some(query_error) = &sqs.query_error {
+        headers.push(("x-amzn-query-error", query_error.clone()));
+    }
+    let outcome = if sqs.status == 200 {
+        Outcome::Accepted
+    } else {
+        let code = sqs.body["__type"].as_str().unwrap_or_default();
+        Outcome::Error {
+            status: sqs.status,
+            code: code.rsplit('#').next().unwrap_or(code).to_owned(),
+        }
+    };
+    Handled {
+        reply: Reply {
+            status: sqs.status,
+            content_type: "application/x-amz-json-1.0",
+            body: sqs.body.to_string(),
+            headers,
+        },
+        operation: Operation::Sqs,
+        outcome,
+        change: None,
+        access_key_id,
     }
 }
 

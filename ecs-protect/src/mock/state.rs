@@ -22,6 +22,9 @@ pub enum Operation {
     TaskMetadata,
     /// `GET` of the container credentials endpoint.
     Credentials,
+    /// `POST /` with an `X-Amz-Target: AmazonSQS.*` (feature `sqs`): a queue of
+    /// [`MockEcs::create_queue`](super::MockEcs::create_queue).
+    Sqs,
     /// Anything else (answered 404 or 405, or a `POST /` with an unknown target).
     Other,
 }
@@ -36,6 +39,7 @@ impl Operation {
             Operation::AgentGetTaskProtection => "agent GET task-protection",
             Operation::TaskMetadata => "task metadata",
             Operation::Credentials => "credentials",
+            Operation::Sqs => "SQS",
             Operation::Other => "other",
         }
     }
@@ -298,6 +302,9 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) skew_secs: i64,
     pub(crate) request_ids: u64,
+    /// The SQS queues by URL (feature `sqs`).
+    #[cfg(feature = "sqs")]
+    pub(crate) queues: std::collections::BTreeMap<String, super::MemoryQueue>,
 }
 
 impl State {
