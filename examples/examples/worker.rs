@@ -9,14 +9,19 @@
 //! default protector at it. When `ECS_CONTAINER_METADATA_URI_V4` is set (on ECS, or when the
 //! `deployment` example runs this worker), it uses the real environment, unchanged.
 //!
+//! With `QUEUE_URL` set it takes its messages from that SQS queue through
+//! `ecs_protect::sqs::Consumer` (credentials and region from the standard AWS variables).
+//!
 //! On SIGTERM it stops taking messages, finishes those in flight, drains (releasing
 //! protection at once) and exits 0 with a summary.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ecs_protect::sqs::{Consumer, Message as QueueMessage};
 use ecs_protect::{Shutdown, protected};
 
 /// The example's settings, from its flags.
@@ -121,6 +126,37 @@ pub fn run(args: Args, shutdown: &Shutdown) -> u64 {
     done.into_inner()
 }
 
+/// With `QUEUE_URL` set: the same work, from an SQS queue, through the crate's consumer
+/// (each message under a protector guard, deleted only after it was handled). Stops after
+/// `args.messages` messages (0: on SIGTERM only).
+pub fn run_queue(url: &str, args: Args, shutdown: &Shutdown) -> Result<u64, ecs_protect::Error> {
+    let handled = Arc::new(AtomicU64::new(0));
+    let (counter, watch, stop) = (Arc::clone(&handled), Arc::clone(&handled), shutdown.clone());
+    let consumer = Consumer::builder(url, move |message: &QueueMessage| -> Result<(), String> {
+        if args.events {
+            println!("start {}", message.id());
+        }
+        thread::sleep(args.work);
+        if args.events {
+            println!("done {}", message.id());
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    })
+    .handlers(args.threads)
+    .wait_time(Duration::from_secs(1))
+    .stop_when(move || {
+        stop.requested() || (args.messages != 0 && watch.load(Ordering::Relaxed) >= args.messages)
+    })
+    .build()?;
+    let summary = consumer.run()?;
+    println!(
+        "queue: received {}, handled {}, deleted {}, failed {}, returned {}",
+        summary.received, summary.handled, summary.deleted, summary.failed, summary.returned
+    );
+    Ok(summary.handled)
+}
+
 /// The example's entry point, shared with the `deployment` example, which runs it as its
 /// worker process.
 pub fn main() -> ExitCode {
@@ -169,7 +205,16 @@ pub fn main() -> ExitCode {
     };
 
     let started = Instant::now();
-    let handled = run(args, &shutdown);
+    let handled = match std::env::var("QUEUE_URL") {
+        Ok(url) => match run_queue(&url, args, &shutdown) {
+            Ok(handled) => handled,
+            Err(err) => {
+                eprintln!("the SQS consumer stopped: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(_) => run(args, &shutdown),
+    };
     let drained = ecs_protect::global().drain(Duration::from_secs(30));
     let stats = ecs_protect::global().stats();
     println!(
