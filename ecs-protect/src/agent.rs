@@ -220,16 +220,10 @@ impl AgentBackend {
 
 impl Backend for AgentBackend {
     fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
-        let state = match change {
-            Protection::On { expires_in_minutes } => {
-                self.update_task_protection(true, Some(expires_in_minutes))?
-            }
-            Protection::Off => self.update_task_protection(false, None)?,
-        };
-        Ok(ProtectionState {
-            enabled: state.enabled,
-            expires_at: state.expires_at,
-        })
+        let (enabled, expires_in_minutes) = change.as_update();
+        Ok(self
+            .update_task_protection(enabled, expires_in_minutes)?
+            .into())
     }
 
     fn name(&self) -> &str {

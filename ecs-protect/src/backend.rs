@@ -20,6 +20,17 @@ pub enum Protection {
     Off,
 }
 
+impl Protection {
+    /// The arguments of an `UpdateTaskProtection` call: `protectionEnabled` and
+    /// `expiresInMinutes` (left out when disabling).
+    pub(crate) fn as_update(self) -> (bool, Option<u32>) {
+        match self {
+            Protection::On { expires_in_minutes } => (true, Some(expires_in_minutes)),
+            Protection::Off => (false, None),
+        }
+    }
+}
+
 /// The protection state a backend confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProtectionState {

@@ -37,6 +37,15 @@ pub struct TaskProtection {
     pub expires_at: Option<SystemTime>,
 }
 
+impl From<TaskProtection> for ProtectionState {
+    fn from(task: TaskProtection) -> Self {
+        ProtectionState {
+            enabled: task.enabled,
+            expires_at: task.expires_at,
+        }
+    }
+}
+
 /// Which task and cluster the calls name, and where requests go.
 #[derive(Clone, Debug)]
 struct Target {
@@ -405,16 +414,10 @@ impl EcsClient {
 
 impl Backend for EcsClient {
     fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
-        let state = match change {
-            Protection::On { expires_in_minutes } => {
-                self.update_task_protection(true, Some(expires_in_minutes))?
-            }
-            Protection::Off => self.update_task_protection(false, None)?,
-        };
-        Ok(ProtectionState {
-            enabled: state.enabled,
-            expires_at: state.expires_at,
-        })
+        let (enabled, expires_in_minutes) = change.as_update();
+        Ok(self
+            .update_task_protection(enabled, expires_in_minutes)?
+            .into())
     }
 
     fn name(&self) -> &str {

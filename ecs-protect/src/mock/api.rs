@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::clock;
 use super::server::{Handled, Reply, Shared};
 use super::state::{Event, Fault, Operation, Outcome, State};
-use super::verify::{self, Expect, Received};
+use super::verify::Received;
 use crate::{Protection, RefusalReason};
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -99,21 +99,9 @@ fn signed_call(
         let state = shared.lock();
         (shared.now(&state), state.faults.latency)
     };
-    let expect = Expect {
-        signer: &shared.signer,
-        region: &shared.settings.region,
-        service: "ecs",
-        now,
-    };
-    let access_key_id = verify::verify(request, &expect, |id| {
-        shared
-            .lock()
-            .keys
-            .iter()
-            .find(|k| k.access_key_id == id)
-            .cloned()
-    })
-    .map_err(|r| api_error(400, r.code, r.message))?;
+    let access_key_id = shared
+        .verify_signature(request, "ecs", now)
+        .map_err(|r| api_error(400, r.code, r.message))?;
     handled.access_key_id = Some(access_key_id);
 
     if operation == Operation::Other {

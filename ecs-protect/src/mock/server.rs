@@ -74,6 +74,29 @@ impl Shared {
     }
 
     /// Records a call and wakes the waiters.
+    /// Checks a signed request for `service` the way AWS does, against the keys the fake
+    /// issued; the access key id when it passes.
+    pub(crate) fn verify_signature(
+        &self,
+        request: &super::verify::Received<'_>,
+        service: &str,
+        now: SystemTime,
+    ) -> Result<String, super::verify::Rejection> {
+        let expect = super::verify::Expect {
+            signer: &self.signer,
+            region: &self.settings.region,
+            service,
+            now,
+        };
+        super::verify::verify(request, &expect, |id| {
+            self.lock()
+                .keys
+                .iter()
+                .find(|k| k.access_key_id == id)
+                .cloned()
+        })
+    }
+
     pub(crate) fn record(&self, state: &mut State, call: EcsCall) {
         state.calls.push(call);
         self.changed.notify_all();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::MemoryQueue;
 use super::server::{Handled, Reply, Shared};
 use super::state::{Operation, Outcome};
-use super::verify::{self, Expect, Received};
+use super::verify::Received;
 use crate::Error;
 use crate::sqs::{BatchEntry, BatchOutcome, QueueApi};
 
@@ -62,20 +62,7 @@ pub(crate) fn handle(shared: &Shared, request: &Received<'_>) -> Handled {
         let state = shared.lock();
         (shared.now(&state), state.queues.clone())
     };
-    let expect = Expect {
-        signer: &shared.signer,
-        region: &shared.settings.region,
-        service: "sqs",
-        now,
-    };
-    let verified = verify::verify(request, &expect, |id| {
-        shared
-            .lock()
-            .keys
-            .iter()
-            .find(|k| k.access_key_id == id)
-            .cloned()
-    });
+    let verified = shared.verify_signature(request, "sqs", now);
     let (sqs, access_key_id) = match verified {
         Ok(id) => (answer(&queues, target, request.body), Some(id)),
         Err(rejection) => (
