@@ -113,12 +113,14 @@ pub fn run(args: Args, shutdown: &Shutdown) -> u64 {
                         work: args.work,
                         events: args.events,
                     }) {
-                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(err) => {
-                            eprintln!("message {id} goes back to the queue: {err}");
-                            continue;
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
                         }
-                    };
+                        // SIGTERM came between the loop's check and the handler: the
+                        // message was not started and goes back to the queue.
+                        Err(ecs_protect::Error::ShuttingDown) => break,
+                        Err(err) => eprintln!("message {id} goes back to the queue: {err}"),
+                    }
                 }
             });
         }
