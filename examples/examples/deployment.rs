@@ -23,11 +23,13 @@ mod worker;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ecs_protect::mock::{MockEcs, Operation};
+use ecs_protect::mock::{MemoryQueue, MockEcs, Operation};
 
 /// Set in the worker processes this example starts.
 const ROLE_VAR: &str = "ECS_PROTECT_EXAMPLE_ROLE";
@@ -46,6 +48,12 @@ struct Args {
     deployments: u32,
     stop_timeout: Duration,
     run_for: Duration,
+    /// Workers consume an SQS queue on the fake instead of generating their messages.
+    queue: bool,
+    /// Messages in the queue before the first version starts.
+    messages: u64,
+    /// One more message arrives this often while the deployments run.
+    arrival: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +61,9 @@ fn parse_args() -> Result<Args, String> {
         deployments: 3,
         stop_timeout: Duration::from_secs(10),
         run_for: Duration::from_millis(1500),
+        queue: false,
+        messages: 300,
+        arrival: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,9 +81,15 @@ fn parse_args() -> Result<Args, String> {
             }
             "--stop-timeout" => parsed.stop_timeout = Duration::from_secs(value("--stop-timeout")?),
             "--run-secs" => parsed.run_for = Duration::from_secs(value("--run-secs")?),
+            "--queue" => parsed.queue = true,
+            "--messages" => parsed.messages = value("--messages")?,
+            "--arrival-ms" => {
+                parsed.arrival = Some(Duration::from_millis(value("--arrival-ms")?.max(1)));
+            }
             "-h" | "--help" => {
                 return Err(
-                    "usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS]"
+                    "usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS] \
+                     [--queue [--messages N] [--arrival-ms MS]]"
                         .into(),
                 );
             }
@@ -84,8 +101,8 @@ fn parse_args() -> Result<Args, String> {
 
 /// A line a worker process printed.
 enum Event {
-    Start(u64),
-    Done(u64),
+    Start(String),
+    Done(String),
     Other(String),
     Closed,
 }
@@ -95,12 +112,14 @@ struct Task {
     version: u32,
     child: Child,
     events: Receiver<Event>,
-    in_flight: BTreeSet<u64>,
+    in_flight: BTreeSet<String>,
     done: u64,
+    /// The ids of the messages this version finished.
+    finished: BTreeSet<String>,
 }
 
 impl Task {
-    fn start(version: u32, mock: &MockEcs) -> Result<Task, String> {
+    fn start(version: u32, mock: &MockEcs, queue_url: Option<&str>) -> Result<Task, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -115,6 +134,7 @@ impl Task {
             .env(ROLE_VAR, "worker")
             .envs(mock.env())
             .envs(WORKER_SETTINGS.iter().copied())
+            .envs(queue_url.map(|url| ("QUEUE_URL", url)))
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start worker v{version}: {e}"))?;
@@ -127,10 +147,8 @@ impl Task {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let event = match line.split_once(' ') {
-                    Some(("start", id)) => {
-                        id.parse().map(Event::Start).unwrap_or(Event::Other(line))
-                    }
-                    Some(("done", id)) => id.parse().map(Event::Done).unwrap_or(Event::Other(line)),
+                    Some(("start", id)) => Event::Start(id.to_owned()),
+                    Some(("done", id)) => Event::Done(id.to_owned()),
                     _ => Event::Other(line),
                 };
                 if tx.send(event).is_err() {
@@ -145,6 +163,7 @@ impl Task {
             events,
             in_flight: BTreeSet::new(),
             done: 0,
+            finished: BTreeSet::new(),
         })
     }
 
@@ -160,6 +179,7 @@ impl Task {
                 Ok(Event::Done(id)) => {
                     self.in_flight.remove(&id);
                     self.done += 1;
+                    self.finished.insert(id);
                 }
                 Ok(Event::Other(line)) => clock.say(&format!("v{}: {line}", self.version)),
                 Ok(Event::Closed) | Err(RecvTimeoutError::Disconnected) => return false,
@@ -243,12 +263,80 @@ fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<S
     })
 }
 
+/// The queue mode's queue: what was sent, and a feeder that keeps messages arriving.
+struct Queue {
+    url: String,
+    queue: MemoryQueue,
+    sent: Arc<Mutex<BTreeSet<String>>>,
+    feeding: Arc<AtomicBool>,
+    feeder: Option<thread::JoinHandle<()>>,
+}
+
+impl Queue {
+    fn start(mock: &MockEcs, args: &Args) -> Queue {
+        let (url, queue) = mock.create_queue("orders");
+        let sent: BTreeSet<String> = (0..args.messages)
+            .map(|i| queue.send(format!("order {i}")))
+            .collect();
+        let sent = Arc::new(Mutex::new(sent));
+        let feeding = Arc::new(AtomicBool::new(true));
+        let feeder = args.arrival.map(|every| {
+            let (queue, sent, feeding) = (queue.clone(), Arc::clone(&sent), Arc::clone(&feeding));
+            thread::spawn(move || {
+                let mut n = 0u64;
+                while feeding.load(Ordering::Relaxed) {
+                    let id = queue.send(format!("late order {n}"));
+                    sent.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                    n += 1;
+                    thread::sleep(every);
+                }
+            })
+        });
+        Queue {
+            url,
+            queue,
+            sent,
+            feeding,
+            feeder,
+        }
+    }
+
+    /// Stops the arrivals, then lets `task` work until the queue is empty.
+    fn finish(&mut self, task: &mut Task, clock: &Clock) -> Result<(), String> {
+        self.feeding.store(false, Ordering::Relaxed);
+        if let Some(feeder) = self.feeder.take() {
+            feeder.join().map_err(|_| "the feeder thread panicked")?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.queue.visible() + self.queue.in_flight() > 0 {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the queue still holds {} messages after 60 s",
+                    self.queue.len()
+                ));
+            }
+            task.pump_until(Instant::now() + Duration::from_millis(20), clock);
+        }
+        clock.say("queue empty: every message was deleted");
+        Ok(())
+    }
+}
+
 fn run(args: &Args) -> Result<ExitCode, String> {
     let clock = Clock(Instant::now());
     let mock = MockEcs::start().map_err(|e| format!("cannot start the fake ECS: {e}"))?;
     clock.say(&format!("fake ECS on {}", mock.url()));
+    let mut queue = args.queue.then(|| Queue::start(&mock, args));
+    let url = queue.as_ref().map(|q| q.url.clone());
+    if let Some(url) = &url {
+        clock.say(&format!(
+            "workers consume {url} ({} messages waiting)",
+            args.messages
+        ));
+    }
 
-    let mut task = Task::start(1, &mock)?;
+    let mut finished = BTreeSet::new();
+    let mut task = Task::start(1, &mock, url.as_deref())?;
     clock.say("v1: started");
     let mut stops = Vec::new();
     for deployment in 1..=args.deployments {
@@ -258,20 +346,37 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             task.version, task.done
         ));
         stops.push(stop(&mut task, &mock, args, &clock)?);
-        task = Task::start(task.version + 1, &mock)?;
+        finished.append(&mut task.finished);
+        task = Task::start(task.version + 1, &mock, url.as_deref())?;
         clock.say(&format!("v{}: started", task.version));
     }
     task.pump_until(Instant::now() + args.run_for, &clock);
+    if let Some(queue) = &mut queue {
+        queue.finish(&mut task, &clock)?;
+    }
     clock.say("end of demo: stopping the last version");
     stops.push(stop(&mut task, &mock, args, &clock)?);
+    finished.append(&mut task.finished);
 
     let interrupted: usize = stops.iter().map(|s| s.interrupted).sum();
     let waits: Vec<String> = stops.iter().map(|s| format!("{:.2?}", s.waited)).collect();
     let calls = mock.api_calls(Operation::UpdateTaskProtection);
     println!("stops waited: {}", waits.join(", "));
     println!("ECS calls: {calls} UpdateTaskProtection");
+    let mut lost = 0;
+    if let Some(queue) = &queue {
+        let sent = queue.sent.lock().unwrap_or_else(|e| e.into_inner());
+        lost = sent.difference(&finished).count();
+        println!(
+            "messages: sent {}, handled {} (some twice after a stop is fine), deleted {}",
+            sent.len(),
+            finished.len(),
+            queue.queue.deleted()
+        );
+        println!("lost: {lost}");
+    }
     println!("interrupted: {interrupted}");
-    Ok(if interrupted == 0 {
+    Ok(if interrupted == 0 && lost == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

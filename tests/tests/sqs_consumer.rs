@@ -571,3 +571,43 @@ fn a_queue_url_without_a_region_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn after_shutdown_a_message_goes_back_instead_of_running_unprotected() {
+    let queue = MemoryQueue::new();
+    queue.send("x");
+    let backend = RecordingBackend::new();
+    // The protector has seen SIGTERM; the consumer's own stop condition has not yet.
+    let protector = Protector::with_backend(backend.clone());
+    protector.request_shutdown();
+    let ran = Arc::new(AtomicBool::new(false));
+    let (record, watch) = (Arc::clone(&ran), queue.clone());
+    let consumer = builder(&queue, &backend, move |_| {
+        record.store(true, Ordering::SeqCst);
+        Ok(())
+    })
+    .protector(protector)
+    .failure_policy(FailurePolicy::Proceed)
+    .handlers(1)
+    .stop_when(move || watch.calls(QueueOperation::ChangeVisibilityBatch) >= 1)
+    .build()
+    .unwrap();
+
+    let summary = run_within(consumer).unwrap();
+
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the handler ran unprotected after shutdown"
+    );
+    assert!(summary.refused >= 1, "{summary:?}");
+    assert_eq!(
+        (queue.deleted(), queue.visible()),
+        (0, 1),
+        "the message is back in the queue"
+    );
+    assert_eq!(
+        backend.enable_calls(),
+        0,
+        "no protection is asked for after shutdown"
+    );
+}

@@ -379,11 +379,26 @@ impl Run<'_> {
         let guard = match consumer.policy {
             Some(policy) => consumer.protector.acquire_with(policy),
             None => consumer.protector.acquire(),
-        };
+        }
+        .and_then(|guard| {
+            // After SIGTERM ECS has decided to stop the task: a message not yet started goes
+            // back to the queue, whatever the policy, rather than run unprotected.
+            if !guard.is_protected() && consumer.protector.is_shutting_down() {
+                Err(Error::ShuttingDown)
+            } else {
+                Ok(guard)
+            }
+        });
         let guard = match guard {
             Ok(guard) => guard,
             Err(err) => {
-                log::warn!(
+                // Stopping is the expected reason; anything else is worth a warning.
+                let level = match err {
+                    Error::ShuttingDown => log::Level::Debug,
+                    _ => log::Level::Warn,
+                };
+                log::log!(
+                    level,
                     "sqs: message {} not handled: task protection refused ({err}); \
                      returning it to the queue",
                     message.id()
