@@ -12,6 +12,10 @@
 //! It prints a timeline and ends with `interrupted: N`, the number of messages whose
 //! handler started but never finished.
 //!
+//! With `--queue` the workers consume an SQS queue that the fake serves (filled up front,
+//! and fed continuously with `--arrival-ms`), and the run checks that no message was lost;
+//! with `QUEUE_URL` set they consume that queue instead.
+//!
 //! A busy worker with linger would stay protected forever; the protector's breathing
 //! window (after `ECS_PROTECT_MAX_HOLD` of continuous protection) is what lets each
 //! deployment through. The demo sets a short `max_hold` so that takes seconds, not hours.
@@ -332,7 +336,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mock = MockEcs::start().map_err(|e| format!("cannot start the fake ECS: {e}"))?;
     clock.say(&format!("fake ECS on {}", mock.url()));
     let mut queue = args.queue.then(|| Queue::start(&mock, args));
-    let url = queue.as_ref().map(|q| q.url.clone());
+    // `--queue`: a queue on the fake, so nothing lost can be checked; else `QUEUE_URL`, a
+    // real (or moto) queue the workers consume with the standard AWS variables.
+    let url = queue
+        .as_ref()
+        .map(|q| q.url.clone())
+        .or_else(|| std::env::var("QUEUE_URL").ok());
     if let Some(url) = &url {
         clock.say(&format!(
             "workers consume {url} ({} messages waiting)",
