@@ -343,10 +343,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .map(|q| q.url.clone())
         .or_else(|| std::env::var("QUEUE_URL").ok());
     if let Some(url) = &url {
-        clock.say(&format!(
-            "workers consume {url} ({} messages waiting)",
-            args.messages
-        ));
+        clock.say(&format!("workers consume {url}"));
     }
 
     let mut finished = BTreeSet::new();
