@@ -78,8 +78,13 @@
 //! Everything goes through the `log` facade. `info`: protection enabled, renewed and
 //! removed, with expiry and call latency; local mode, once. `warn`: work run unprotected,
 //! `DEPLOYMENT_BLOCKED`, a failed disable. `error`: an invalid configuration, the hard cap
-//! reached. No level ever prints a secret: credentials, session tokens and authorization
-//! tokens are redacted everywhere, including `Debug`.
+//! reached. This crate never logs a secret at any level: credentials, session tokens and
+//! authorization tokens are redacted everywhere, including `Debug`.
+//!
+//! The HTTP client underneath, `ureq`, logs the raw wire at `TRACE` (targets `ureq` and
+//! `ureq_proto`), which includes the `Authorization` header and the session token. NOT
+//! REDACTED: keep those targets below `TRACE` in production (for example
+//! `RUST_LOG=info,ureq=warn,ureq_proto=warn`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
