@@ -1,15 +1,19 @@
 //! The options of `#[protected(...)]`: `required` and `protector = <expression>`.
+//!
+//! Each mistake is one error at the token that caused it: an unknown option (the message
+//! lists the valid ones), an option given twice, a value where none is taken, a missing one.
 
+use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Token};
+use syn::{Expr, Ident, Token};
 
 mod kw {
     syn::custom_keyword!(required);
     syn::custom_keyword!(protector);
 }
 
-/// What every option error says, so the user sees the valid forms.
-const EXPECTED: &str = "expected `required` or `protector = <expression>`";
+/// The valid forms, named by every error about an unknown option.
+const VALID: &str = "expected `required` or `protector = <expression>`";
 
 /// The parsed options.
 #[derive(Default)]
@@ -27,31 +31,23 @@ impl Parse for Args {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::required) {
                 let keyword: kw::required = input.parse()?;
-                if args.required.is_some() {
-                    return Err(syn::Error::new(keyword.span, "`required` is given twice"));
+                once(&args.required, "required", keyword.span)?;
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(input.error("`required` takes no value"));
                 }
                 args.required = Some(keyword);
             } else if lookahead.peek(kw::protector) {
                 let keyword: kw::protector = input.parse()?;
-                if args.protector.is_some() {
-                    return Err(syn::Error::new(keyword.span, "`protector` is given twice"));
-                }
-                if !input.peek(Token![=]) {
-                    return Err(syn::Error::new(
-                        keyword.span,
-                        "expected `protector = <expression>`",
-                    ));
-                }
-                let equals: Token![=] = input.parse()?;
-                if input.is_empty() || input.peek(Token![,]) {
-                    return Err(syn::Error::new(
-                        equals.span,
-                        "expected an expression after `protector =`",
-                    ));
-                }
-                args.protector = Some(input.parse()?);
+                once(&args.protector, "protector", keyword.span)?;
+                args.protector = Some(protector_value(input, keyword.span)?);
+            } else if input.peek(Ident) {
+                let unknown: Ident = input.parse()?;
+                return Err(syn::Error::new(
+                    unknown.span(),
+                    format!("unknown option `{unknown}`: {VALID}"),
+                ));
             } else {
-                return Err(syn::Error::new(lookahead.error().span(), EXPECTED));
+                return Err(syn::Error::new(lookahead.error().span(), VALID));
             }
             if input.is_empty() {
                 break;
@@ -60,4 +56,30 @@ impl Parse for Args {
         }
         Ok(args)
     }
+}
+
+/// The one duplicate check: an error at the repeated keyword if `slot` is already filled.
+fn once<T>(slot: &Option<T>, name: &str, at: Span) -> syn::Result<()> {
+    match slot {
+        Some(_) => Err(syn::Error::new(at, format!("`{name}` is given twice"))),
+        None => Ok(()),
+    }
+}
+
+/// `= <expression>` after `protector`, with an error naming what is missing.
+fn protector_value(input: ParseStream<'_>, keyword: Span) -> syn::Result<Expr> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            keyword,
+            "expected `protector = <expression>`",
+        ));
+    }
+    let equals: Token![=] = input.parse()?;
+    if input.is_empty() || input.peek(Token![,]) {
+        return Err(syn::Error::new(
+            equals.span,
+            "expected an expression after `protector =`",
+        ));
+    }
+    input.parse()
 }

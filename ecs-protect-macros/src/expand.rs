@@ -1,4 +1,12 @@
-//! The expansion: the same function, with a guard bound before its body.
+//! The expansion: the same function, with a guard bound before its body's own scope.
+//!
+//! ```text
+//! #outer_attrs #vis #sig {
+//!     #inner_attrs
+//!     let __ecs_protect_guard = ::ecs_protect::__private::enter(&(#protector));
+//!     { #body }
+//! }
+//! ```
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -11,8 +19,10 @@ use crate::item::ItemFn;
 /// Re-emits `item` with protection held for the whole body.
 ///
 /// The guard is a local with a mixed-site span: the body cannot name it and no name of the
-/// user's can clash with it. It is the first local, so it is dropped last: after the body's
-/// own locals, on `return`, `?`, the end of the body, and unwinding.
+/// user's can clash with it. It is bound before the body's block, so it is dropped after
+/// everything the body holds: on `return`, `?`, the end of the body, and unwinding. The
+/// body keeps its own scope (and its original braces' spans), so its items and `use`
+/// declarations cannot change what the protector expression means, and vice versa.
 pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
@@ -28,24 +38,7 @@ pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
         None => quote!(::ecs_protect::__private::global()),
     };
     let acquire = if args.required.is_some() {
-        // Spanned at the return type, so a function that cannot return the error is
-        // reported there.
-        let span = match &sig.output {
-            ReturnType::Type(_, ty) => ty.span(),
-            ReturnType::Default => sig.ident.span(),
-        };
-        let error = Ident::new("__ecs_protect_error", Span::mixed_site());
-        // `From::from` is the identity when the function returns `ecs_protect::Error`
-        // itself; that is the user's choice, not a lint for them to see.
-        quote_spanned! {span=>
-            #[allow(clippy::useless_conversion)]
-            let #guard = match ::ecs_protect::__private::enter_required(#protector) {
-                ::core::result::Result::Ok(guard) => guard,
-                ::core::result::Result::Err(#error) => {
-                    return ::core::result::Result::Err(::core::convert::From::from(#error));
-                }
-            };
-        }
+        required(&guard, &protector, &sig.output, sig.ident.span())
     } else {
         quote! {
             let #guard = ::ecs_protect::__private::enter(#protector);
@@ -57,10 +50,38 @@ pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
             attr.to_tokens(tokens);
         }
         acquire.to_tokens(tokens);
-        body.to_tokens(tokens);
+        brace.surround(tokens, |tokens| body.to_tokens(tokens));
     });
     quote! {
         #(#attrs)*
         #vis #sig #block
+    }
+}
+
+/// `required`: the guard, or an early return of the acquire error converted into the
+/// function's own `Result`.
+///
+/// The conversion goes through `__private::RequiredReturn`, its `Self` inferred from the
+/// function's return type. It is spanned at the declared return type (at the name when there is none),
+/// so a function that cannot return the error is reported there, with the trait's message.
+fn required(
+    guard: &Ident,
+    protector: &TokenStream,
+    output: &ReturnType,
+    name: Span,
+) -> TokenStream {
+    let span = match output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => name,
+    };
+    let error = Ident::new("__ecs_protect_error", Span::mixed_site());
+    let refused = quote_spanned! {span=>
+        ::ecs_protect::__private::RequiredReturn::refused(#error)
+    };
+    quote! {
+        let #guard = match ::ecs_protect::__private::enter_required(#protector) {
+            ::core::result::Result::Ok(#guard) => #guard,
+            ::core::result::Result::Err(#error) => return #refused,
+        };
     }
 }

@@ -1,9 +1,10 @@
 //! The function `#[protected]` is applied to, kept as written: attributes, visibility,
-//! signature, inner attributes and the body's tokens (never re-parsed).
+//! signature, inner attributes and the body's tokens (never re-parsed, so a body that does
+//! not compile yet still expands and rustc reports the real error).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Signature, Visibility, braced, token};
+use syn::{Attribute, LitStr, Signature, Token, Visibility, braced, token};
 
 /// A function with a body, the body left as raw tokens.
 pub(crate) struct ItemFn {
@@ -19,7 +20,24 @@ impl Parse for ItemFn {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
-        let sig: Signature = input.parse()?;
+        if !starts_a_function(input) {
+            return Err(not_a_function(input));
+        }
+        // A function-shaped item whose signature does not parse is reported at the offending
+        // token, never as "not a function"; rustc's own parse error says what is wrong.
+        let sig: Signature = input.parse().map_err(|err| {
+            syn::Error::new(
+                err.span(),
+                "#[protected] cannot read this function's signature",
+            )
+        })?;
+        if input.peek(Token![;]) {
+            return Err(syn::Error::new_spanned(
+                &sig,
+                "#[protected] needs a function with a body; for a trait method without a \
+                 default body, put it on the methods that implement it",
+            ));
+        }
         let content;
         let brace = braced!(content in input);
         let inner_attrs = content.call(Attribute::parse_inner)?;
@@ -36,7 +54,7 @@ impl Parse for ItemFn {
 }
 
 impl ItemFn {
-    /// Rejects the function shapes the attribute cannot wrap, at the offending token.
+    /// Rejects the function shapes the attribute cannot wrap, at the offending keyword.
     pub(crate) fn check(&self) -> syn::Result<()> {
         if let Some(asyncness) = &self.sig.asyncness {
             return Err(syn::Error::new_spanned(
@@ -52,5 +70,58 @@ impl ItemFn {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether the tokens after the visibility are a function's qualifiers and `fn`.
+fn starts_a_function(input: ParseStream<'_>) -> bool {
+    let ahead = input.fork();
+    loop {
+        if ahead.peek(Token![fn]) {
+            return true;
+        }
+        let qualifier = ahead
+            .parse::<Option<Token![const]>>()
+            .ok()
+            .flatten()
+            .is_some()
+            || ahead
+                .parse::<Option<Token![async]>>()
+                .ok()
+                .flatten()
+                .is_some()
+            || ahead
+                .parse::<Option<Token![unsafe]>>()
+                .ok()
+                .flatten()
+                .is_some()
+            || ahead
+                .parse::<Option<Token![default]>>()
+                .ok()
+                .flatten()
+                .is_some();
+        if qualifier {
+            continue;
+        }
+        if ahead
+            .parse::<Option<Token![extern]>>()
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            let _abi = ahead.parse::<Option<LitStr>>();
+            continue;
+        }
+        return false;
+    }
+}
+
+/// The error for an item that is not a function, at its first token (`struct`, `impl`…).
+fn not_a_function(input: ParseStream<'_>) -> syn::Error {
+    let message = "#[protected] applies to functions; for an `impl` block or a trait, put it \
+                   on each method";
+    match input.fork().parse::<TokenTree>() {
+        Ok(first) => syn::Error::new(first.span(), message),
+        Err(_) => input.error(message),
     }
 }

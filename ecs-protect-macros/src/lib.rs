@@ -23,13 +23,7 @@ pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let function = match syn::parse::<item::ItemFn>(item.clone()) {
         Ok(function) => function,
-        Err(_) => {
-            let err = syn::Error::new_spanned(
-                proc_macro2::TokenStream::from(item.clone()),
-                "#[protected] applies to functions with a body",
-            );
-            return with_item_unchanged(err, item);
-        }
+        Err(err) => return with_item_unchanged(err, item),
     };
     if let Err(err) = function.check() {
         return with_item_unchanged(err, item);

@@ -23,3 +23,30 @@ pub fn enter<P: AsRef<Protector> + ?Sized>(protector: &P) -> Guard {
 pub fn enter_required<P: AsRef<Protector> + ?Sized>(protector: &P) -> Result<Guard, Error> {
     protector.as_ref().acquire_with(FailurePolicy::Require)
 }
+
+/// A return type `#[protected(required)]` can return the acquire error in: `Result<T, E>`
+/// with `E: From<ecs_protect::Error>`, the conversion `?` would make.
+///
+/// The expansion's early return is `RequiredReturn::refused(error)` with `Self` inferred
+/// from the function's return type, so a function that cannot carry the error fails to
+/// compile with this trait's message, at its return type.
+#[diagnostic::on_unimplemented(
+    message = "`#[protected(required)]` needs a function returning `Result<_, E>` with \
+               `E: From<ecs_protect::Error>`, not `{Self}`",
+    label = "cannot return the protection error as `{Self}`",
+    note = "without `required`, the body runs even when protection cannot be had"
+)]
+pub trait RequiredReturn {
+    /// The acquire error, converted as `?` would.
+    fn refused(error: Error) -> Self;
+}
+
+// Not recommended: when `E` lacks `From<Error>`, the error is this trait's message naming
+// the whole return type, not a list of every `From` impl `E` has.
+#[diagnostic::do_not_recommend]
+impl<T, E: From<Error>> RequiredReturn for Result<T, E> {
+    #[inline]
+    fn refused(error: Error) -> Self {
+        Err(E::from(error))
+    }
+}

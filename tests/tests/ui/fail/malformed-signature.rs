@@ -1,0 +1,4 @@
+#[ecs_protect::protected]
+fn handle(message: ) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[ecs_protect::protected(required = true)]
+fn handle() -> Result<(), ecs_protect::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[ecs_protect::protected(required)]
+fn handle() {}
+
+fn main() {}

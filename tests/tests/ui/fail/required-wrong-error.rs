@@ -1,0 +1,6 @@
+#[ecs_protect::protected(required)]
+fn handle() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
