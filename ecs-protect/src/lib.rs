@@ -167,29 +167,86 @@ pub use agent::AgentBackend;
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// A `required` function must return `Result<_, E>` with `E: From<ecs_protect::Error>`
+/// (`ecs_protect::Error` itself, your own error type, `Box<dyn std::error::Error>`…);
+/// anything else is a compile error at its return type:
+///
+/// ```text
+/// error[E0277]: `#[protected(required)]` needs a function returning `Result<_, E>` with
+///               `E: From<ecs_protect::Error>`, not `u32`
+///   |
+/// 2 | fn handle() -> u32 {
+///   |                ^^^ cannot return the protection error as `u32`
+/// ```
+///
+/// The expression given to `protector = ` is evaluated in the function's scope at each call,
+/// before the body: it can use the parameters and `self`, not the body's locals or items.
+///
+/// ```
+/// use ecs_protect::{Disabled, Protector, protected};
+///
+/// struct Worker {
+///     protector: Protector,
+/// }
+///
+/// impl Worker {
+///     #[protected(protector = self.protector)]
+///     fn handle(&self, message: &str) -> usize {
+///         assert_eq!(self.protector.in_flight(), 1);
+///         message.len()
+///     }
+/// }
+///
+/// let worker = Worker { protector: Protector::with_backend(Disabled) };
+/// assert_eq!(worker.handle("order-1"), 7);
+/// ```
+///
 /// # Explanation
 ///
-/// The attribute rewrites the body to bind a guard first:
+/// The attribute keeps the function as written (name, visibility, attributes, doc comments,
+/// generics, `where` clauses, receiver, `unsafe`, `extern`, argument and return types) and
+/// binds a guard before the body, which keeps its own scope:
 ///
 /// ```text
 /// fn charge(amount: u32) -> Result<u32, Error> {
 ///     let guard = match ::ecs_protect::__private::enter_required(&(protector())) {
 ///         Ok(guard) => guard,
-///         Err(error) => return Err(From::from(error)),
+///         Err(error) => return RequiredReturn::refused(error), // Err(From::from(error))
 ///     };
-///     Ok(amount)            // the body, as written
-/// }                         // `guard` dropped last: protection released
+///     {
+///         Ok(amount)        // the body, as written
+///     }
+/// }                         // `guard` dropped: protection released
 /// ```
 ///
-/// The guard's name has a mixed-site span, so the body cannot name it and nothing of yours
-/// can clash with it. Every path is absolute, so a module of yours named `ecs_protect`
-/// changes nothing.
+/// Without `required` the first statement is `let guard =
+/// ::ecs_protect::__private::enter(&(EXPR));`, which never fails. There is no closure, so
+/// `return`, `?`, `break` with a value, `-> impl Trait`, `-> !` and references borrowed from
+/// the arguments behave exactly as without the attribute, and type errors in the body are
+/// reported as they would be without it.
+///
+/// The guard is the function's first local, so it is dropped after everything the body
+/// holds; the arguments themselves are dropped just after it, as Rust drops a function's
+/// parameters after its body. The guard's name has a mixed-site span, so the body cannot
+/// name it and nothing of yours can clash with it. Every path is absolute, so a module of
+/// yours named `ecs_protect` (or a type named `Result`) changes nothing.
 ///
 /// # Misuse
 ///
-/// `async fn` is a compile error: acquiring protection blocks, which would stall an async
-/// executor. So are `const fn`, items that are not functions with a body, and unknown,
-/// repeated or malformed options, each reported at the offending token.
+/// Each of these is one compile error at the offending token, and the item is left as
+/// written so that no other error follows:
+///
+/// - `async fn`: acquiring protection is a blocking call that would stall an async executor;
+///   ecs-protect serves thread-based workers. Call a `#[protected]` function from
+///   `spawn_blocking` instead.
+/// - `const fn`: protection is taken at run time.
+/// - anything that is not a function with a body: a struct, an `impl` block (put the
+///   attribute on each method), a trait method without a default body;
+/// - an unknown option (the message lists the valid ones), an option given twice,
+///   `required = …`, `protector` without an expression.
+///
+/// A function whose signature does not parse is left to rustc, which reports the syntax
+/// error; the attribute only adds that it could not read the signature.
 #[doc(inline)]
 pub use ecs_protect_macros::protected;
 
