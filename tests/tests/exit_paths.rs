@@ -258,3 +258,148 @@ fn methods_are_protected() {
     assert_eq!(handler.handle("1"), (true, "order-1".to_owned()));
     methods().assert_released();
 }
+
+fixture!(requiring);
+#[protected(required, protector = requiring().protector)]
+fn required_and_granted(seen: &mut Vec<bool>) -> Result<u32, Error> {
+    seen.push(requiring().protected_now());
+    Ok(5)
+}
+
+#[test]
+fn required_runs_the_body_protected_when_granted() {
+    let mut seen = Vec::new();
+    assert_eq!(required_and_granted(&mut seen).expect("granted"), 5);
+    assert_eq!(seen, [true]);
+    requiring().assert_released();
+}
+
+/// An application's own error, built from the protection error as `?` would.
+#[derive(Debug)]
+struct AppError(Error);
+
+impl From<Error> for AppError {
+    fn from(error: Error) -> Self {
+        AppError(error)
+    }
+}
+
+fixture!(converting);
+#[protected(required, protector = converting().protector)]
+fn required_own_error(ran: &mut bool) -> Result<(), AppError> {
+    *ran = true;
+    Ok(())
+}
+
+#[test]
+fn required_converts_the_refusal_into_the_functions_error_type() {
+    converting().backend.fail_next(|| Error::TaskRefused {
+        reason: RefusalReason::TaskNotValid,
+        detail: None,
+        arn: None,
+    });
+    let mut ran = false;
+    let err = required_own_error(&mut ran).expect_err("the backend refused");
+    assert!(!ran);
+    assert!(
+        matches!(
+            &err,
+            AppError(Error::TaskRefused {
+                reason: RefusalReason::TaskNotValid,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(converting().protector.in_flight(), 0);
+}
+
+fixture!(stopping);
+#[protected(required, protector = stopping().protector)]
+fn required_after_shutdown(ran: &mut bool) -> Result<(), Error> {
+    *ran = true;
+    Ok(())
+}
+
+#[protected(protector = stopping().protector)]
+fn optional_after_shutdown(seen: &mut Vec<bool>) {
+    seen.push(stopping().protected_now());
+}
+
+#[test]
+fn after_shutdown_required_refuses_and_plain_runs_unprotected() {
+    stopping().protector.request_shutdown();
+    let mut ran = false;
+    let err = required_after_shutdown(&mut ran).expect_err("shutdown has begun");
+    assert!(matches!(err, Error::ShuttingDown), "{err}");
+    assert!(!ran, "a required body started after shutdown");
+    let mut seen = Vec::new();
+    optional_after_shutdown(&mut seen);
+    assert_eq!(
+        seen,
+        [false],
+        "a plain #[protected] body still runs, unprotected"
+    );
+    assert_eq!(stopping().protector.in_flight(), 0);
+}
+
+/// Records how many units were in flight when it was dropped.
+struct DropProbe<'a> {
+    fixture: &'static Fixture,
+    at_drop: &'a mut Option<usize>,
+}
+
+impl Drop for DropProbe<'_> {
+    fn drop(&mut self) {
+        *self.at_drop = Some(self.fixture.protector.in_flight());
+    }
+}
+
+fixture!(dropping);
+#[protected(protector = dropping().protector)]
+fn drops_in_order(argument: DropProbe<'_>, local_at_drop: &mut Option<usize>) {
+    let _local = DropProbe {
+        fixture: dropping(),
+        at_drop: local_at_drop,
+    };
+    let _ = &argument;
+}
+
+#[test]
+fn body_locals_drop_under_protection_and_arguments_after_it() {
+    let (mut argument_at_drop, mut local_at_drop) = (None, None);
+    drops_in_order(
+        DropProbe {
+            fixture: dropping(),
+            at_drop: &mut argument_at_drop,
+        },
+        &mut local_at_drop,
+    );
+    assert_eq!(local_at_drop, Some(1), "a body local outlived the guard");
+    assert_eq!(
+        argument_at_drop,
+        Some(0),
+        "parameters are dropped after the body, so after the guard"
+    );
+    dropping().assert_released();
+}
+
+fixture!(opaque);
+#[protected(protector = opaque().protector)]
+fn adder(items: impl IntoIterator<Item = u32>) -> impl Fn(u32) -> (bool, u32) {
+    let sum: u32 = items.into_iter().sum();
+    let during = opaque().protected_now();
+    move |extra| (during, sum + extra)
+}
+
+#[test]
+fn impl_trait_arguments_and_returns_and_the_returned_value_holds_no_guard() {
+    let add = adder([1, 2]);
+    assert_eq!(
+        opaque().protector.in_flight(),
+        0,
+        "the returned closure must not hold the unit"
+    );
+    assert_eq!(add(3), (true, 6));
+    opaque().assert_released();
+}
