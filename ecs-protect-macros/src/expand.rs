@@ -3,7 +3,9 @@
 //! ```text
 //! #outer_attrs #vis #sig {
 //!     #inner_attrs
-//!     let __ecs_protect_guard = ::ecs_protect::__private::enter(&(#protector));
+//!     let __ecs_protect_guard = ::ecs_protect::__private::enter(
+//!         ::ecs_protect::__private::ProtectorSource::protector(&(#expr)), // or `global()`
+//!     );
 //!     { #body }
 //! }
 //! ```
@@ -34,7 +36,9 @@ pub(crate) fn protected(args: &Args, item: &ItemFn) -> TokenStream {
     } = item;
     let guard = Ident::new("__ecs_protect_guard", Span::mixed_site());
     let protector = match &args.protector {
-        Some(expr) => quote_spanned!(expr.span()=> &(#expr)),
+        Some(expr) => quote_spanned! {expr.span()=>
+            ::ecs_protect::__private::ProtectorSource::protector(&(#expr))
+        },
         None => quote!(::ecs_protect::__private::global()),
     };
     let acquire = if args.required.is_some() {

@@ -143,7 +143,8 @@ pub use agent::AgentBackend;
 ///   queue. The function must return a `Result` whose error type implements
 ///   `From<ecs_protect::Error>`.
 /// - `#[protected(protector = EXPR)]` uses the protector `EXPR` evaluates to (a
-///   `Protector`, `&Protector`, `Arc<Protector>`…), evaluated at each call.
+///   `Protector`, `&Protector`, `Arc<Protector>`, or any type that is `AsRef<Protector>`),
+///   evaluated at each call.
 ///
 /// Options combine: `#[protected(required, protector = self.protector())]`.
 ///
@@ -209,7 +210,7 @@ pub use agent::AgentBackend;
 ///
 /// ```text
 /// fn charge(amount: u32) -> Result<u32, Error> {
-///     let guard = match ::ecs_protect::__private::enter_required(&(protector())) {
+///     let guard = match ::ecs_protect::__private::enter_required(/* &Protector */ protector()) {
 ///         Ok(guard) => guard,
 ///         Err(error) => return RequiredReturn::refused(error), // Err(From::from(error))
 ///     };
@@ -220,7 +221,8 @@ pub use agent::AgentBackend;
 /// ```
 ///
 /// Without `required` the first statement is `let guard =
-/// ::ecs_protect::__private::enter(&(EXPR));`, which never fails. There is no closure, so
+/// ::ecs_protect::__private::enter(EXPR);`, which never fails. `EXPR` may be anything that
+/// is `AsRef<Protector>`; another type is a compile error at the expression. There is no closure, so
 /// `return`, `?`, `break` with a value, `-> impl Trait`, `-> !` and references borrowed from
 /// the arguments behave exactly as without the attribute, and type errors in the body are
 /// reported as they would be without it.

@@ -10,8 +10,8 @@ pub fn global() -> &'static Protector {
 
 /// `#[protected]`: counts the unit, protected if protection can be had; never fails.
 #[inline]
-pub fn enter<P: AsRef<Protector> + ?Sized>(protector: &P) -> Guard {
-    protector.as_ref().enter()
+pub fn enter(protector: &Protector) -> Guard {
+    protector.enter()
 }
 
 /// `#[protected(required)]`: the guard, or the error that kept protection from being on.
@@ -20,8 +20,32 @@ pub fn enter<P: AsRef<Protector> + ?Sized>(protector: &P) -> Guard {
 ///
 /// As [`Protector::acquire_with`] under [`FailurePolicy::Require`].
 #[inline]
-pub fn enter_required<P: AsRef<Protector> + ?Sized>(protector: &P) -> Result<Guard, Error> {
-    protector.as_ref().acquire_with(FailurePolicy::Require)
+pub fn enter_required(protector: &Protector) -> Result<Guard, Error> {
+    protector.acquire_with(FailurePolicy::Require)
+}
+
+/// What `protector = EXPR` accepts: a `Protector`, a reference to one, an
+/// `Arc<Protector>`, or any type that is `AsRef<Protector>`.
+///
+/// The expansion calls `ProtectorSource::protector(&(EXPR))`, spanned at `EXPR`, so a value
+/// of another type fails to compile with this trait's message, at the expression.
+#[diagnostic::on_unimplemented(
+    message = "`protector = ...` needs a `Protector`, a reference to one, or a type that is \
+               `AsRef<Protector>` such as `Arc<Protector>`, not `{Self}`",
+    label = "not a protector"
+)]
+pub trait ProtectorSource {
+    /// The protector to acquire from.
+    fn protector(&self) -> &Protector;
+}
+
+// Not recommended: the error names the expression's type, not every `AsRef` impl it has.
+#[diagnostic::do_not_recommend]
+impl<T: AsRef<Protector> + ?Sized> ProtectorSource for T {
+    #[inline]
+    fn protector(&self) -> &Protector {
+        self.as_ref()
+    }
 }
 
 /// A return type `#[protected(required)]` can return the acquire error in: `Result<T, E>`

@@ -46,6 +46,23 @@ fn both_reversed() -> Result<(), Error> {
     Ok(())
 }
 
+/// An application's state that hands out its protector.
+struct AppState {
+    protector: Protector,
+}
+
+impl AsRef<Protector> for AppState {
+    fn as_ref(&self) -> &Protector {
+        &self.protector
+    }
+}
+
+#[ecs_protect::protected(protector = state)]
+fn by_as_ref(state: &AppState) {}
+
+#[ecs_protect::protected(protector = Box::new(protector().clone()))]
+fn by_box() {}
+
 struct Service {
     protector: Protector,
 }
@@ -61,6 +78,8 @@ fn main() {
     by_ref();
     by_value();
     by_arc();
+    by_as_ref(&AppState { protector: protector().clone() });
+    by_box();
     both().unwrap();
     both_reversed().unwrap();
     Service { protector: protector().clone() }.handle();

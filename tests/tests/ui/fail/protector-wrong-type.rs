@@ -1,0 +1,4 @@
+#[ecs_protect::protected(protector = "default")]
+fn handle() {}
+
+fn main() {}
