@@ -89,3 +89,74 @@ fn required(
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::protected;
+    use crate::args::Args;
+    use crate::item::ItemFn;
+
+    fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+        let args: Args = syn::parse2(args).expect("valid options");
+        let item: ItemFn = syn::parse2(item).expect("a function");
+        protected(&args, &item).to_string()
+    }
+
+    #[test]
+    fn inner_attributes_then_guard_then_the_body_in_its_own_block() {
+        let out = expand(
+            quote!(),
+            quote! {
+                /// Docs.
+                #[inline]
+                pub(crate) fn handle<T: Clone>(value: T) -> T where T: Send {
+                    #![allow(unused)]
+                    let copy = value.clone();
+                    copy
+                }
+            },
+        );
+        let expected = quote! {
+            #[doc = r" Docs."]
+            #[inline]
+            pub(crate) fn handle<T: Clone>(value: T) -> T where T: Send {
+                #![allow(unused)]
+                let __ecs_protect_guard = ::ecs_protect::__private::enter(
+                    ::ecs_protect::__private::global()
+                );
+                {
+                    let copy = value.clone();
+                    copy
+                }
+            }
+        };
+        assert_eq!(out, expected.to_string());
+    }
+
+    #[test]
+    fn required_returns_through_the_trait_and_protector_goes_through_its_source() {
+        let out = expand(
+            quote!(required, protector = self.protector),
+            quote! {
+                fn handle(&self) -> Result<(), Error> { Ok(()) }
+            },
+        );
+        let expected = quote! {
+            fn handle(&self) -> Result<(), Error> {
+                let __ecs_protect_guard = match ::ecs_protect::__private::enter_required(
+                    ::ecs_protect::__private::ProtectorSource::protector(&(self.protector))
+                ) {
+                    ::core::result::Result::Ok(__ecs_protect_guard) => __ecs_protect_guard,
+                    ::core::result::Result::Err(__ecs_protect_error) => return
+                        ::ecs_protect::__private::RequiredReturn::refused(__ecs_protect_error),
+                };
+                {
+                    Ok(())
+                }
+            }
+        };
+        assert_eq!(out, expected.to_string());
+    }
+}

@@ -125,3 +125,134 @@ fn not_a_function(input: ParseStream<'_>) -> syn::Error {
         Err(_) => input.error(message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    use super::ItemFn;
+
+    fn error(item: TokenStream) -> String {
+        match syn::parse2::<ItemFn>(item) {
+            Ok(function) => match function.check() {
+                Ok(()) => String::new(),
+                Err(err) => err.to_string(),
+            },
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_qualifier_combination_is_a_function() {
+        for item in [
+            quote!(
+                fn a() {}
+            ),
+            quote!(
+                pub(crate) unsafe fn a() {}
+            ),
+            quote!(
+                extern "C" fn a() {}
+            ),
+            quote!(
+                unsafe extern "C" fn a() {}
+            ),
+            quote!(
+                pub unsafe extern "C" fn a() {}
+            ),
+            quote!(
+                #[inline]
+                pub(super) fn a<T>(t: T) -> T
+                where
+                    T: Copy,
+                {
+                    t
+                }
+            ),
+        ] {
+            assert_eq!(error(item.clone()), "", "{item}");
+        }
+    }
+
+    #[test]
+    fn async_and_const_are_refused_by_name() {
+        assert!(
+            error(quote!(
+                pub async fn a() {}
+            ))
+            .contains("`async fn`")
+        );
+        assert!(
+            error(quote!(
+                async unsafe fn a() {}
+            ))
+            .contains("`async fn`")
+        );
+        assert!(
+            error(quote!(
+                const fn a() {}
+            ))
+            .contains("`const fn`")
+        );
+        assert!(
+            error(quote!(
+                pub const unsafe fn a() {}
+            ))
+            .contains("`const fn`")
+        );
+    }
+
+    #[test]
+    fn other_items_are_not_functions() {
+        for item in [
+            quote!(
+                struct A;
+            ),
+            quote!(impl A { fn a() {} }),
+            quote!(
+                const A: u32 = 1;
+            ),
+            quote!(
+                const _: () = ();
+            ),
+            quote!(
+                unsafe impl Send for A {}
+            ),
+            quote!(
+                extern crate alloc;
+            ),
+            quote!(
+                extern "C" {
+                    fn a();
+                }
+            ),
+            quote!(
+                static A: u32 = 1;
+            ),
+            quote!(
+                mod a {}
+            ),
+        ] {
+            assert!(
+                error(item.clone()).starts_with("#[protected] applies to functions"),
+                "{item}: {}",
+                error(item.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn a_bodiless_or_malformed_function_is_reported_as_such() {
+        assert!(
+            error(quote!(
+                fn a(&self);
+            ))
+            .contains("needs a function with a body")
+        );
+        assert_eq!(
+            error(quote!(fn a(x: ) {})),
+            "#[protected] cannot read this function's signature"
+        );
+    }
+}
