@@ -83,3 +83,65 @@ fn protector_value(input: ParseStream<'_>, keyword: Span) -> syn::Result<Expr> {
     }
     input.parse()
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    use super::Args;
+
+    fn parse(tokens: TokenStream) -> Result<Args, String> {
+        syn::parse2::<Args>(tokens).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn options_in_any_order_with_or_without_a_trailing_comma() {
+        for tokens in [
+            quote!(),
+            quote!(required),
+            quote!(required,),
+            quote!(protector = self.protector),
+            quote!(required, protector = protector()),
+            quote!(protector = Arc::clone(&p), required,),
+        ] {
+            assert!(parse(tokens.clone()).is_ok(), "{tokens}");
+        }
+        let both = parse(quote!(protector = p, required)).expect("valid");
+        assert!(both.required.is_some() && both.protector.is_some());
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let cases = [
+            (quote!(required, required), "`required` is given twice"),
+            (
+                quote!(protector = a, protector = b),
+                "`protector` is given twice",
+            ),
+            (quote!(required = true), "`required` takes no value"),
+            (quote!(required(true)), "`required` takes no value"),
+            (quote!(protector), "expected `protector = <expression>`"),
+            (
+                quote!(protector = ),
+                "expected an expression after `protector =`",
+            ),
+            (
+                quote!(require),
+                "unknown option `require`: expected `required` or `protector = <expression>`",
+            ),
+            (
+                quote!("required"),
+                "expected `required` or `protector = <expression>`",
+            ),
+            (quote!(required protector = p), "expected `,`"),
+        ];
+        for (tokens, message) in cases {
+            assert_eq!(
+                parse(tokens.clone()).err().as_deref(),
+                Some(message),
+                "{tokens}"
+            );
+        }
+    }
+}

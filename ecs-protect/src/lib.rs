@@ -121,6 +121,8 @@ pub use agent::AgentBackend;
 ///
 /// ```
 /// use ecs_protect::protected;
+/// # // Local mode whatever the environment, so that the example runs offline.
+/// # let _ = ecs_protect::set_global(ecs_protect::Protector::with_backend(ecs_protect::Disabled));
 ///
 /// #[protected]
 /// fn handle(message: &str) -> Result<(), std::num::ParseIntError> {
