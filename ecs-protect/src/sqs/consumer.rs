@@ -531,30 +531,15 @@ impl Run<'_> {
     }
 
     fn send_deletes(&self, batch: Vec<Pending>) {
-        let entries: Vec<BatchEntry> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, p)| BatchEntry {
-                id: i.to_string(),
-                receipt_handle: p.message.receipt_handle().to_owned(),
-                visibility_timeout: Duration::ZERO,
-            })
-            .collect();
-        let result = self.consumer.queue.delete_batch(&entries);
+        let result = self.consumer.queue.delete_batch(&batch_entries(&batch));
         self.settle("DeleteMessageBatch", batch, result);
     }
 
     fn send_changes(&self, batch: Vec<Pending>) {
-        let entries: Vec<BatchEntry> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, p)| BatchEntry {
-                id: i.to_string(),
-                receipt_handle: p.message.receipt_handle().to_owned(),
-                visibility_timeout: p.change.map_or(Duration::ZERO, |(_, d)| d),
-            })
-            .collect();
-        let result = self.consumer.queue.change_visibility_batch(&entries);
+        let result = self
+            .consumer
+            .queue
+            .change_visibility_batch(&batch_entries(&batch));
         self.settle("ChangeMessageVisibilityBatch", batch, result);
     }
 
@@ -688,4 +673,18 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-string payload");
     format!("handler panicked: {text}")
+}
+
+/// The entries of a delete or change-visibility request, with ids unique within it (a
+/// delete ignores the timeout).
+fn batch_entries(batch: &[Pending]) -> Vec<BatchEntry> {
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, p)| BatchEntry {
+            id: i.to_string(),
+            receipt_handle: p.message.receipt_handle().to_owned(),
+            visibility_timeout: p.change.map_or(Duration::ZERO, |(_, d)| d),
+        })
+        .collect()
 }
