@@ -7,7 +7,7 @@ use std::sync::Arc;
 /// A source of environment variables: the process environment, or a fixed map.
 ///
 /// Every setting this crate reads (AWS variables, `ECS_PROTECT_*`) goes through an `Env`,
-/// so tests and the fake ECS can configure a protector without touching the process
+/// so tests and the fake AWS can configure a protector without touching the process
 /// environment (which edition 2024 makes `unsafe` to change).
 ///
 /// An empty value counts as unset, as in the AWS SDKs.

@@ -446,6 +446,27 @@ impl Protector {
         }
     }
 
+    /// How long until this protector asks the backend again after a failed or refused
+    /// enable; `None` when it is not backing off.
+    ///
+    /// Meanwhile acquires get the remembered answer at once, through the policy. A queue
+    /// consumer uses it to pause receiving and to hide a refused message for as long.
+    ///
+    /// ```
+    /// use ecs_protect::{Disabled, Protector};
+    ///
+    /// let protector = Protector::with_backend(Disabled);
+    /// assert_eq!(protector.retry_in(), None);
+    /// ```
+    pub fn retry_in(&self) -> Option<Duration> {
+        let s = self.inner().lock();
+        let now = Instant::now();
+        s.backoff
+            .as_ref()
+            .map(|b| b.until.saturating_duration_since(now))
+            .filter(|left| !left.is_zero())
+    }
+
     /// Asks this protector to shut down: no new protection is requested from now on
     /// (acquires under [`FailurePolicy::Require`] get [`Error::ShuttingDown`], those under
     /// [`FailurePolicy::Proceed`] run unprotected and are counted), and protection is

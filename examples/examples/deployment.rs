@@ -5,7 +5,7 @@
 //! cargo run --example deployment -- --deployments 5 --stop-timeout 10
 //! ```
 //!
-//! It starts the fake ECS, then runs the `worker` example's code as a separate process
+//! It starts the fake AWS, then runs the `worker` example's code as a separate process
 //! pointed at it through the standard environment variables, with a continuous stream of
 //! messages. Each deployment does what ECS does: wait while the task is protected, send
 //! SIGTERM when it is not, SIGKILL after the stop timeout, then start the next version.
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ecs_protect::mock::{MemoryQueue, MockEcs, Operation};
+use ecs_protect::mock::{MemoryQueue, MockAws, Operation};
 
 /// Set in the worker processes this example starts.
 const ROLE_VAR: &str = "ECS_PROTECT_EXAMPLE_ROLE";
@@ -128,7 +128,7 @@ struct Task {
 }
 
 impl Task {
-    fn start(version: u32, mock: &MockEcs, queue_url: Option<&str>) -> Result<Task, String> {
+    fn start(version: u32, mock: &MockAws, queue_url: Option<&str>) -> Result<Task, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -214,7 +214,7 @@ struct Stop {
 }
 
 /// Stops `task` the way ECS does: wait while protected, SIGTERM, SIGKILL after the timeout.
-fn stop(task: &mut Task, mock: &MockEcs, args: &Args, clock: &Clock) -> Result<Stop, String> {
+fn stop(task: &mut Task, mock: &MockAws, args: &Args, clock: &Clock) -> Result<Stop, String> {
     let asked = Instant::now();
     if mock.protected_now() {
         clock.say(&format!(
@@ -282,7 +282,7 @@ struct Queue {
 }
 
 impl Queue {
-    fn start(mock: &MockEcs, args: &Args) -> Queue {
+    fn start(mock: &MockAws, args: &Args) -> Queue {
         let (url, queue) = mock.create_queue("orders");
         let sent: BTreeSet<String> = (0..args.messages)
             .map(|i| queue.send(format!("order {i}")))
@@ -333,8 +333,8 @@ impl Queue {
 
 fn run(args: &Args) -> Result<ExitCode, String> {
     let clock = Clock(Instant::now());
-    let mock = MockEcs::start().map_err(|e| format!("cannot start the fake ECS: {e}"))?;
-    clock.say(&format!("fake ECS on {}", mock.url()));
+    let mock = MockAws::start().map_err(|e| format!("cannot start the fake AWS: {e}"))?;
+    clock.say(&format!("fake AWS on {}", mock.url()));
     let mut queue = args.queue.then(|| Queue::start(&mock, args));
     // `--queue`: a queue on the fake, so nothing lost can be checked; else `QUEUE_URL`, a
     // real (or moto) queue the workers consume with the standard AWS variables.

@@ -2,12 +2,12 @@
 //! stop cleanly between chunks.
 //!
 //! ```text
-//! cargo run --example long_job                   # 40 chunks on the fake ECS
+//! cargo run --example long_job                   # 40 chunks on the fake AWS
 //! cargo run --example long_job -- --chunks 200   # press Ctrl+C to stop between chunks
 //! ```
 //!
 //! A job can outlast ECS's protection expiry (`expiresInMinutes`); the protector renews
-//! protection while the guard lives. The fake ECS here runs a minute in 300 ms and the
+//! protection while the guard lives. The fake AWS here runs a minute in 300 ms and the
 //! protector asks for one-minute protection, so renewals happen every few chunks and the
 //! summary counts them. Between chunks the job checks the shutdown flag: on SIGTERM it
 //! saves a checkpoint, releases protection and exits, so the next task resumes where this
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use ecs_protect::mock::MockEcs;
+use ecs_protect::mock::MockAws;
 use ecs_protect::{Env, Error, Protector, Shutdown};
 
 /// A job's progress, as it would be saved to a database or S3.
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 fn run(chunks: u32) -> Result<(), Error> {
-    let mock = MockEcs::builder()
+    let mock = MockAws::builder()
         .minute(Duration::from_millis(300))
         .start()?;
     // The same variables ECS sets, pointing at the fake, plus one-minute protection.

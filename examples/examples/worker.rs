@@ -1,11 +1,11 @@
 //! A thread-pool worker whose handler runs under ECS task scale-in protection.
 //!
 //! ```text
-//! cargo run --example worker                                  # a few hundred messages on the fake ECS
+//! cargo run --example worker                                  # a few hundred messages on the fake AWS
 //! cargo run --example worker -- --threads 8 --messages 0      # until SIGTERM (Ctrl+C)
 //! ```
 //!
-//! Outside ECS it starts the embedded fake ECS (`ecs_protect::mock::MockEcs`) and points the
+//! Outside ECS it starts the embedded fake AWS (`ecs_protect::mock::MockAws`) and points the
 //! default protector at it. When `ECS_CONTAINER_METADATA_URI_V4` is set (on ECS, or when the
 //! `deployment` example runs this worker), it uses the real environment, unchanged.
 //!
@@ -172,14 +172,14 @@ pub fn main() -> ExitCode {
     };
 
     // On ECS (or under the deployment example) the real environment is used, unchanged.
-    // Otherwise start the fake ECS and make it the default protector's backend.
+    // Otherwise start the fake AWS and make it the default protector's backend.
     let _mock = if std::env::var_os("ECS_CONTAINER_METADATA_URI_V4").is_some() {
         None
     } else {
-        let mock = match ecs_protect::mock::MockEcs::start() {
+        let mock = match ecs_protect::mock::MockAws::start() {
             Ok(mock) => mock,
             Err(err) => {
-                eprintln!("could not start the fake ECS: {err}");
+                eprintln!("could not start the fake AWS: {err}");
                 return ExitCode::FAILURE;
             }
         };
@@ -191,7 +191,7 @@ pub fn main() -> ExitCode {
                 }
             }
             Err(err) => {
-                eprintln!("could not configure a protector for the fake ECS: {err}");
+                eprintln!("could not configure a protector for the fake AWS: {err}");
                 return ExitCode::FAILURE;
             }
         }

@@ -1,11 +1,11 @@
 //! The crate as users run it: a worker process that uses only `#[protected]` and the
-//! standard AWS environment variables, against the fake ECS, which checks every signature
+//! standard AWS environment variables, against the fake AWS, which checks every signature
 //! and records whether protection was on at each instant a handler ran.
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ecs_protect::mock::{MockEcs, Operation, Outcome};
+use ecs_protect::mock::{MockAws, Operation, Outcome};
 
 /// Maps a Unix-epoch timestamp from the child onto this process's `Instant`s.
 struct Clock {
@@ -35,7 +35,7 @@ impl Clock {
     }
 }
 
-fn run_worker(mock: &MockEcs, extra: &[(&str, &str)]) -> Vec<(u64, u128, u128)> {
+fn run_worker(mock: &MockAws, extra: &[(&str, &str)]) -> Vec<(u64, u128, u128)> {
     let output = Command::new(env!("CARGO_BIN_EXE_env_worker"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -59,7 +59,7 @@ fn run_worker(mock: &MockEcs, extra: &[(&str, &str)]) -> Vec<(u64, u128, u128)> 
         .collect()
 }
 
-fn assert_every_handler_protected(mock: &MockEcs, handled: &[(u64, u128, u128)], clock: &Clock) {
+fn assert_every_handler_protected(mock: &MockAws, handled: &[(u64, u128, u128)], clock: &Clock) {
     for &(id, started, ended) in handled {
         assert!(
             mock.protected_at(clock.instant(started)) && mock.protected_at(clock.instant(ended)),
@@ -71,7 +71,7 @@ fn assert_every_handler_protected(mock: &MockEcs, handled: &[(u64, u128, u128)],
 
 #[test]
 fn every_handler_ran_protected_with_a_handful_of_signed_calls() {
-    let mock = MockEcs::start().expect("the fake ECS starts");
+    let mock = MockAws::start().expect("the fake AWS starts");
     let clock = Clock::now();
     let handled = run_worker(&mock, &[]);
     assert_eq!(handled.len(), 40);
@@ -92,7 +92,7 @@ fn every_handler_ran_protected_with_a_handful_of_signed_calls() {
 
 #[test]
 fn a_worker_whose_main_installs_shutdown_leaves_no_protection_behind() {
-    let mock = MockEcs::start().expect("the fake ECS starts");
+    let mock = MockAws::start().expect("the fake AWS starts");
     let clock = Clock::now();
     let handled = run_worker(&mock, &[("WORKER_SHUTDOWN", "1"), ("MESSAGES", "12")]);
     assert_eq!(handled.len(), 12);
@@ -106,7 +106,7 @@ fn a_worker_whose_main_installs_shutdown_leaves_no_protection_behind() {
 
 #[test]
 fn the_agent_backend_protects_the_same_way() {
-    let mock = MockEcs::start().expect("the fake ECS starts");
+    let mock = MockAws::start().expect("the fake AWS starts");
     let clock = Clock::now();
     let handled = run_worker(
         &mock,
@@ -120,10 +120,10 @@ fn the_agent_backend_protects_the_same_way() {
 
 #[test]
 fn static_credentials_from_the_environment_are_used_and_signed() {
-    let mock = MockEcs::builder()
+    let mock = MockAws::builder()
         .static_credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
         .start()
-        .expect("the fake ECS starts");
+        .expect("the fake AWS starts");
     let clock = Clock::now();
     let handled = run_worker(
         &mock,

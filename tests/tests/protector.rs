@@ -660,3 +660,19 @@ fn shutdown_during_a_breathing_window_answers_the_waiting_work() {
         "protection was taken again after shutdown"
     );
 }
+
+#[test]
+fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(blocked);
+    let backoff = Duration::from_secs(60);
+    let protector = protector(fast().blocked_retry_after(backoff), &backend);
+    assert_eq!(protector.retry_in(), None, "no back-off before any failure");
+    let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
+    assert!(err.is_deployment_blocked());
+    let left = protector.retry_in().expect("backing off after DEPLOYMENT_BLOCKED");
+    assert!(
+        left <= backoff && left >= backoff - Duration::from_secs(30),
+        "remaining back-off {left:?} out of (30 s, 60 s]"
+    );
+}

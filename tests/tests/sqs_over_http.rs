@@ -1,17 +1,17 @@
-//! The SQS consumer over the wire: the fake ECS serves the SQS subset (checking every
+//! The SQS consumer over the wire: the fake AWS serves the SQS subset (checking every
 //! SigV4 signature with service `sqs`) and the ECS API; every message is handled under
 //! protection and deleted exactly once.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ecs_protect::mock::{MockEcs, Operation, Outcome};
+use ecs_protect::mock::{MockAws, Operation, Outcome};
 use ecs_protect::sqs::Consumer;
 use ecs_protect::{Env, Protector};
 
 #[test]
 fn every_message_is_handled_protected_and_deleted_once_over_http() {
-    let mock = Arc::new(MockEcs::start().expect("the fake ECS starts"));
+    let mock = Arc::new(MockAws::start().expect("the fake AWS starts"));
     let (url, queue) = mock.create_queue("orders");
     let ids: Vec<String> = (0..30).map(|i| queue.send(format!("order {i}"))).collect();
     let env = Env::from_vars(mock.env());

@@ -1,4 +1,4 @@
-//! The fake ECS's clock (real time plus a settable skew) and the date formats it answers in.
+//! The fake AWS's clock (real time plus a settable skew) and the date formats it answers in.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! The fake ECS's HTTP side: worker threads taking requests from `tiny_http`, routing them
+//! The fake AWS's HTTP side: worker threads taking requests from `tiny_http`, routing them
 //! to the endpoint handlers and writing the answers (every answer carries a `Date` header
 //! from the fake's clock, as AWS's do).
 

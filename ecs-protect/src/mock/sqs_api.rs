@@ -1,6 +1,6 @@
 //! The SQS subset the consumer uses (`ReceiveMessage`, `DeleteMessageBatch`,
 //! `ChangeMessageVisibilityBatch`, plus `SendMessage` for tests), over the JSON 1.0
-//! protocol, served by the fake ECS from [`MemoryQueue`]s.
+//! protocol, served by the fake AWS from [`MemoryQueue`]s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! What the fake ECS remembers: the calls it answered, the protection timeline, the
+//! What the fake AWS remembers: the calls it answered, the protection timeline, the
 //! credentials it issued and the faults queued for the next calls.
 
 use std::fmt;
@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::{Protection, RefusalReason};
 
-/// The endpoint or operation a call to [`MockEcs`](super::MockEcs) was for.
+/// The endpoint or operation a call to [`MockAws`](super::MockAws) was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Operation {
@@ -23,7 +23,7 @@ pub enum Operation {
     /// `GET` of the container credentials endpoint.
     Credentials,
     /// `POST /` with an `X-Amz-Target: AmazonSQS.*` (feature `sqs`): a queue of
-    /// [`MockEcs::create_queue`](super::MockEcs::create_queue).
+    /// [`MockAws::create_queue`](super::MockAws::create_queue).
     Sqs,
     /// Anything else (answered 404 or 405, or a `POST /` with an unknown target).
     Other,

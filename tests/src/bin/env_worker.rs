@@ -1,5 +1,5 @@
 //! A worker as users write it: only `#[ecs_protect::protected]` and the standard AWS
-//! environment variables. `tests/env_worker.rs` runs it against the fake ECS.
+//! environment variables. `tests/env_worker.rs` runs it against the fake AWS.
 //!
 //! Four threads handle `MESSAGES` (default 40) messages. Each handler prints when it started
 //! and ended, as nanoseconds since the Unix epoch, so the parent can ask the fake whether

@@ -33,7 +33,7 @@ pub fn format_amz_date(time: SystemTime) -> String {
 /// Parses an `X-Amz-Date` value, `YYYYMMDD'T'HHMMSS'Z'`, back into a `SystemTime`.
 ///
 /// Returns `None` unless `text` is exactly that form with a real date and time (seconds up
-/// to 60 are accepted for leap seconds) no earlier than 1970. A server (such as the fake ECS)
+/// to 60 are accepted for leap seconds) no earlier than 1970. A server (such as the fake AWS)
 /// uses it to re-sign a received request at the time the client signed it.
 ///
 /// # Example

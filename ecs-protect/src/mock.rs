@@ -1,6 +1,6 @@
 //! Fakes for testing workers without AWS (feature `mock`).
 //!
-//! - [`MockEcs`]: an in-process fake ECS (task metadata, container credentials, the signed
+//! - [`MockAws`]: an in-process fake AWS (task metadata, container credentials, the signed
 //!   ECS API, the agent endpoint) that verifies signatures, records calls and the
 //!   protection timeline, and injects faults.
 //! - [`RecordingBackend`]: a [`Backend`](crate::Backend) that records calls without any
@@ -11,7 +11,7 @@ mod clock;
 mod endpoints;
 #[cfg(feature = "sqs")]
 mod memory_queue;
-mod mock_ecs;
+mod mock_aws;
 mod recording;
 mod server;
 #[cfg(feature = "sqs")]
@@ -21,6 +21,6 @@ mod verify;
 
 #[cfg(feature = "sqs")]
 pub use memory_queue::{MemoryQueue, QueueOperation, VisibilityChange};
-pub use mock_ecs::{MockCredentials, MockEcs, MockEcsBuilder};
+pub use mock_aws::{MockAws, MockAwsBuilder, MockCredentials};
 pub use recording::{Call, RecordingBackend};
 pub use state::{EcsCall, Operation, Outcome, ProtectedSpan, SpanEnd};

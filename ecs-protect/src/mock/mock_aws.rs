@@ -1,4 +1,4 @@
-//! [`MockEcs`]: an in-process fake of everything a task sees of ECS.
+//! [`MockAws`]: an in-process fake of everything a task sees of ECS.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use crate::{Env, Error, Protector, RefusalReason};
 /// latency of the call it handles).
 const WORKERS: usize = 4;
 
-/// An in-process fake ECS: task metadata, container credentials, the signed ECS API and the
+/// An in-process fake AWS: task metadata, container credentials, the signed ECS API and the
 /// ECS agent's task-protection endpoint, on `127.0.0.1` and a free port.
 ///
 /// It serves what a task on ECS sees:
@@ -52,24 +52,24 @@ const WORKERS: usize = 4;
 /// listener is closed.
 ///
 /// ```
-/// use ecs_protect::mock::MockEcs;
+/// use ecs_protect::mock::MockAws;
 /// use ecs_protect::Env;
 ///
-/// let ecs = MockEcs::start()?;
+/// let ecs = MockAws::start()?;
 /// let env = Env::from_vars(ecs.env());
 /// assert_eq!(env.get("AWS_ENDPOINT_URL_ECS"), Some(ecs.url()));
 /// assert!(!ecs.protected_now());
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
-pub struct MockEcs {
+pub struct MockAws {
     shared: Arc<Shared>,
     addr: SocketAddr,
     running: Option<Running>,
 }
 
-impl fmt::Debug for MockEcs {
+impl fmt::Debug for MockAws {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MockEcs")
+        f.debug_struct("MockAws")
             .field("url", &self.url())
             .field("task_arn", &self.task_arn())
             .finish_non_exhaustive()
@@ -133,13 +133,13 @@ impl From<IssuedKey> for MockCredentials {
     }
 }
 
-/// Settings for a [`MockEcs`]; start it with [`start`](Self::start).
+/// Settings for a [`MockAws`]; start it with [`start`](Self::start).
 ///
 /// ```
-/// use ecs_protect::mock::MockEcs;
+/// use ecs_protect::mock::MockAws;
 /// use std::time::Duration;
 ///
-/// let ecs = MockEcs::builder()
+/// let ecs = MockAws::builder()
 ///     .region("us-east-2")
 ///     .cluster("prod")
 ///     .minute(Duration::from_millis(200))
@@ -148,7 +148,7 @@ impl From<IssuedKey> for MockCredentials {
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct MockEcsBuilder {
+pub struct MockAwsBuilder {
     region: String,
     account: String,
     cluster: String,
@@ -162,9 +162,9 @@ pub struct MockEcsBuilder {
     clock_skew_secs: i64,
 }
 
-impl fmt::Debug for MockEcsBuilder {
+impl fmt::Debug for MockAwsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MockEcsBuilder")
+        f.debug_struct("MockAwsBuilder")
             .field("region", &self.region)
             .field("cluster", &self.cluster)
             .field("service_name", &self.service_name)
@@ -173,9 +173,9 @@ impl fmt::Debug for MockEcsBuilder {
     }
 }
 
-impl Default for MockEcsBuilder {
+impl Default for MockAwsBuilder {
     fn default() -> Self {
-        MockEcsBuilder {
+        MockAwsBuilder {
             region: "eu-west-1".into(),
             account: "111122223333".into(),
             cluster: "default".into(),
@@ -191,7 +191,7 @@ impl Default for MockEcsBuilder {
     }
 }
 
-impl MockEcsBuilder {
+impl MockAwsBuilder {
     /// The region of the task ARN and the one signatures must be scoped to (default
     /// `eu-west-1`).
     #[must_use]
@@ -223,7 +223,7 @@ impl MockEcsBuilder {
     }
 
     /// The token the credentials endpoint expects in `Authorization` (default: one made up
-    /// per fake, given by [`MockEcs::authorization_token`] and [`MockEcs::env`]).
+    /// per fake, given by [`MockAws::authorization_token`] and [`MockAws::env`]).
     #[must_use]
     pub fn authorization_token(mut self, token: impl Into<String>) -> Self {
         self.authorization_token = Some(token.into());
@@ -266,7 +266,7 @@ impl MockEcsBuilder {
     }
 
     /// Starts with the fake's clock this many seconds ahead (negative: behind) of the real
-    /// one (default 0). See [`MockEcs::set_clock_skew_secs`].
+    /// one (default 0). See [`MockAws::set_clock_skew_secs`].
     #[must_use]
     pub fn clock_skew_secs(mut self, secs: i64) -> Self {
         self.clock_skew_secs = secs;
@@ -278,7 +278,7 @@ impl MockEcsBuilder {
     /// # Errors
     ///
     /// [`Error::Transport`] when the listener cannot be bound or a thread not started.
-    pub fn start(self) -> Result<MockEcs, Error> {
+    pub fn start(self) -> Result<MockAws, Error> {
         let bind_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Transport {
             endpoint: "http://127.0.0.1:0 (mock ECS listener)".into(),
             timed_out: false,
@@ -331,7 +331,7 @@ impl MockEcsBuilder {
         });
         let running = Running::start(server, Arc::clone(&shared), WORKERS)
             .map_err(|e| bind_error(Box::new(e)))?;
-        Ok(MockEcs {
+        Ok(MockAws {
             shared,
             addr,
             running: Some(running),
@@ -339,19 +339,19 @@ impl MockEcsBuilder {
     }
 }
 
-impl MockEcs {
-    /// Starts a fake with the default settings (see [`MockEcsBuilder`]).
+impl MockAws {
+    /// Starts a fake with the default settings (see [`MockAwsBuilder`]).
     ///
     /// # Errors
     ///
-    /// As [`MockEcsBuilder::start`].
-    pub fn start() -> Result<MockEcs, Error> {
-        MockEcsBuilder::default().start()
+    /// As [`MockAwsBuilder::start`].
+    pub fn start() -> Result<MockAws, Error> {
+        MockAwsBuilder::default().start()
     }
 
     /// Settings for a fake (region, cluster, service, time scale, credentials).
-    pub fn builder() -> MockEcsBuilder {
-        MockEcsBuilder::default()
+    pub fn builder() -> MockAwsBuilder {
+        MockAwsBuilder::default()
     }
 
     /// Creates an SQS queue named `name` (feature `sqs`) and returns its URL and the queue
@@ -360,9 +360,9 @@ impl MockEcs {
     /// `SendMessage` on it, checking each request's SigV4 signature (service `sqs`).
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     ///
-    /// let mock = MockEcs::start()?;
+    /// let mock = MockAws::start()?;
     /// let (url, queue) = mock.create_queue("orders");
     /// assert!(url.ends_with("/000000000000/orders"));
     /// queue.send("order 1");
@@ -395,9 +395,9 @@ impl MockEcs {
     /// | `ECS_AGENT_URI` | `<url>/api/<id>` |
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// let env = ecs.env();
     /// let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     /// assert_eq!(get("AWS_REGION").as_deref(), Some("eu-west-1"));
@@ -433,9 +433,9 @@ impl MockEcs {
     /// [`env`](Self::env) plus `ECS_PROTECT_*` variables.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// let protector = ecs.protector()?;
     /// let guard = protector.acquire()?;
     /// assert!(guard.is_protected() && ecs.protected_now());
@@ -473,9 +473,9 @@ impl MockEcs {
     /// as a fetch would), without recording a call.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// let first = ecs.credentials();
     /// assert_eq!(ecs.credentials(), first);
     /// ecs.rotate_credentials();
@@ -495,9 +495,9 @@ impl MockEcs {
     /// How many calls were made to `operation` (whatever their outcome).
     ///
     /// ```
-    /// use ecs_protect::mock::{MockEcs, Operation};
+    /// use ecs_protect::mock::{MockAws, Operation};
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
@@ -514,10 +514,10 @@ impl MockEcs {
     /// returns whether it held.
     ///
     /// ```
-    /// use ecs_protect::mock::{MockEcs, Operation};
+    /// use ecs_protect::mock::{MockAws, Operation};
     /// use std::time::Duration;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// let seen = ecs.wait_until(Duration::from_millis(10), |calls| {
     ///     calls.iter().any(|c| c.operation == Operation::TaskMetadata)
     /// });
@@ -550,10 +550,10 @@ impl MockEcs {
     /// enabling call was applied until a disabling call was applied or the expiry passed.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     /// use std::time::Instant;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// assert!(!ecs.protected_at(Instant::now()));
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
@@ -569,9 +569,9 @@ impl MockEcs {
     /// The protected spans so far, renewals merged, oldest first.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// assert!(ecs.timeline().is_empty());
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
@@ -596,10 +596,10 @@ impl MockEcs {
     /// goes through and does not use one up. Default: none.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     /// use ecs_protect::RefusalReason;
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// ecs.refuse_next(2, RefusalReason::DeploymentBlocked);
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
@@ -632,10 +632,10 @@ impl MockEcs {
     /// Default: 0.
     ///
     /// ```
-    /// use ecs_protect::mock::MockEcs;
+    /// use ecs_protect::mock::MockAws;
     /// use std::time::{Duration, SystemTime};
     ///
-    /// let ecs = MockEcs::start()?;
+    /// let ecs = MockAws::start()?;
     /// ecs.set_clock_skew_secs(900);
     /// assert!(ecs.clock() > SystemTime::now() + Duration::from_secs(890));
     /// # Ok::<(), ecs_protect::Error>(())
@@ -670,7 +670,7 @@ impl MockEcs {
     }
 }
 
-impl Drop for MockEcs {
+impl Drop for MockAws {
     fn drop(&mut self) {
         // Joins the workers; the listener closes with the server.
         drop(self.running.take());

@@ -1,10 +1,10 @@
-//! The fake ECS over real HTTP (ureq as the client): signatures made by our signer are
+//! The fake AWS over real HTTP (ureq as the client): signatures made by our signer are
 //! accepted, bad ones are rejected with AWS's codes, the credentials, metadata and agent
 //! endpoints answer their shapes, the timeline and the faults behave as documented.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ecs_protect::mock::{MockCredentials, MockEcs, Operation, Outcome, SpanEnd};
+use ecs_protect::mock::{MockAws, MockCredentials, Operation, Outcome, SpanEnd};
 use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams, SigningSettings};
 use ecs_protect::{Env, RefusalReason};
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ fn answer(response: ureq::http::Response<ureq::Body>) -> Answer {
     }
 }
 
-fn host(ecs: &MockEcs) -> String {
+fn host(ecs: &MockAws) -> String {
     ecs.url().trim_start_matches("http://").to_owned()
 }
 
@@ -97,7 +97,7 @@ impl<'a> Signing<'a> {
 
 /// A signed `POST /`; `sent_body` replaces the body after signing when given.
 fn post(
-    ecs: &MockEcs,
+    ecs: &MockAws,
     target: &str,
     body: &Value,
     signing: &Signing<'_>,
@@ -142,7 +142,7 @@ fn post(
     )
 }
 
-fn update_body(ecs: &MockEcs, enabled: bool, minutes: Option<u64>) -> Value {
+fn update_body(ecs: &MockAws, enabled: bool, minutes: Option<u64>) -> Value {
     let mut body =
         json!({"cluster": "default", "tasks": [ecs.task_arn()], "protectionEnabled": enabled});
     if let Some(m) = minutes {
@@ -151,7 +151,7 @@ fn update_body(ecs: &MockEcs, enabled: bool, minutes: Option<u64>) -> Value {
     body
 }
 
-fn update(ecs: &MockEcs, enabled: bool, minutes: Option<u64>) -> Answer {
+fn update(ecs: &MockAws, enabled: bool, minutes: Option<u64>) -> Answer {
     let creds = ecs.credentials();
     post(
         ecs,
@@ -162,7 +162,7 @@ fn update(ecs: &MockEcs, enabled: bool, minutes: Option<u64>) -> Answer {
     )
 }
 
-fn get_protection(ecs: &MockEcs) -> Answer {
+fn get_protection(ecs: &MockAws) -> Answer {
     let creds = ecs.credentials();
     post(
         ecs,
@@ -208,7 +208,7 @@ fn parse_http_date(text: &str) -> Option<i64> {
 
 #[test]
 fn a_request_signed_by_our_signer_is_accepted_and_round_trips() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let before = SystemTime::now();
     let on = update(&ecs, true, Some(60));
     assert_eq!(on.status, 200, "{}", on.body);
@@ -277,7 +277,7 @@ fn a_request_signed_by_our_signer_is_accepted_and_round_trips() {
 
 #[test]
 fn bad_signatures_are_rejected_with_aws_codes() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let creds = ecs.credentials();
     let body = update_body(&ecs, true, Some(5));
     let mismatch = "The request signature we calculated does not match the signature you provided.";
@@ -412,7 +412,7 @@ fn bad_signatures_are_rejected_with_aws_codes() {
 
 #[test]
 fn a_stale_date_is_rejected_with_the_fakes_clock_in_the_date_header() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     ecs.set_clock_skew_secs(900);
     let creds = ecs.credentials();
     let stale = post(
@@ -474,7 +474,7 @@ fn a_stale_date_is_rejected_with_the_fakes_clock_in_the_date_header() {
 
 #[test]
 fn bodies_targets_and_content_types_are_validated() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let creds = ecs.credentials();
     let send = |target: &str, body: Value| post(&ecs, target, &body, &Signing::new(&creds), None);
     let arn = ecs.task_arn();
@@ -598,7 +598,7 @@ fn bodies_targets_and_content_types_are_validated() {
 
 #[test]
 fn credentials_endpoint_checks_the_token_fails_on_demand_and_rotates() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let env = Env::from_vars(ecs.env());
     let uri = env
         .get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
@@ -663,7 +663,7 @@ fn credentials_endpoint_checks_the_token_fails_on_demand_and_rotates() {
 
 #[test]
 fn rotation_period_issues_new_keys_on_fetch() {
-    let ecs = MockEcs::builder()
+    let ecs = MockAws::builder()
         .credential_rotation(Duration::ZERO)
         .start()
         .expect("fake starts");
@@ -685,7 +685,7 @@ fn rotation_period_issues_new_keys_on_fetch() {
 
 #[test]
 fn task_metadata_and_standalone_tasks() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let env = Env::from_vars(ecs.env());
     let uri = env
         .get("ECS_CONTAINER_METADATA_URI_V4")
@@ -697,7 +697,7 @@ fn task_metadata_and_standalone_tasks() {
     assert_eq!(meta.body["ServiceName"], json!("worker"));
     assert_eq!(meta.body["Family"], json!("worker"));
 
-    let standalone = MockEcs::builder()
+    let standalone = MockAws::builder()
         .service_name(None)
         .start()
         .expect("fake starts");
@@ -722,7 +722,7 @@ fn task_metadata_and_standalone_tasks() {
 
 #[test]
 fn agent_endpoint_round_trips_in_the_agents_shapes() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let base = Env::from_vars(ecs.env())
         .get("ECS_AGENT_URI")
         .expect("agent uri");
@@ -795,7 +795,7 @@ fn agent_endpoint_round_trips_in_the_agents_shapes() {
 #[test]
 fn protection_lapses_after_the_scaled_minute() {
     let minute = Duration::from_millis(200);
-    let ecs = MockEcs::builder()
+    let ecs = MockAws::builder()
         .minute(minute)
         .start()
         .expect("fake starts");
@@ -831,7 +831,7 @@ fn protection_lapses_after_the_scaled_minute() {
 
 #[test]
 fn faults_throttle_fail_and_refuse() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     ecs.throttle_next(2);
     ecs.fail_next(1);
     let codes: Vec<(u16, String)> = (0..4)
@@ -884,7 +884,7 @@ fn faults_throttle_fail_and_refuse() {
 
 #[test]
 fn static_credentials_sign_without_a_token() {
-    let ecs = MockEcs::builder()
+    let ecs = MockAws::builder()
         .static_credentials("AKIAMOCKSTATIC", "static-secret")
         .start()
         .expect("fake starts");
@@ -901,7 +901,7 @@ fn static_credentials_sign_without_a_token() {
 
 #[test]
 fn wait_until_sees_calls_from_other_threads() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     std::thread::scope(|scope| {
         scope.spawn(|| update(&ecs, true, Some(5)));
         assert!(ecs.wait_until(Duration::from_secs(10), |calls| {
@@ -914,7 +914,7 @@ fn wait_until_sees_calls_from_other_threads() {
 
 #[test]
 fn no_secret_in_debug_output() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let creds = ecs.credentials();
     let shown = format!("{ecs:?} {creds:?} {:?}", ecs.calls());
     assert!(!shown.contains(&creds.secret_access_key), "{shown}");
@@ -927,7 +927,7 @@ fn no_secret_in_debug_output() {
 
 #[test]
 fn dropping_the_fake_closes_its_listener() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let addr = host(&ecs);
     assert_eq!(update(&ecs, true, Some(5)).status, 200);
     drop(ecs);
@@ -944,7 +944,7 @@ fn dropping_the_fake_closes_its_listener() {
 
 #[test]
 fn the_crates_own_client_is_accepted_through_the_protector() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let protector = ecs.protector().expect("protector on the fake");
     let guard = protector.acquire().expect("protection");
     assert!(guard.is_protected());
@@ -972,7 +972,7 @@ fn the_crates_own_client_is_accepted_through_the_protector() {
 
 #[test]
 fn the_agent_backend_works_against_the_fake() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     let mut vars = ecs.env();
     vars.push(("ECS_PROTECT_BACKEND".into(), "agent".into()));
     let protector = ecs_protect::Protector::from_env_with(&Env::from_vars(vars))
@@ -988,7 +988,7 @@ fn the_agent_backend_works_against_the_fake() {
 
 #[test]
 fn the_client_corrects_a_skewed_clock_and_retries_throttling() {
-    let ecs = MockEcs::start().expect("fake starts");
+    let ecs = MockAws::start().expect("fake starts");
     ecs.set_clock_skew_secs(900);
     ecs.throttle_next(1);
     let protector = ecs.protector().expect("protector on the fake");
