@@ -92,7 +92,7 @@ impl AgentBackend {
         let base = Url::parse(uri).map_err(|message| Error::config(origin, message))?;
         Ok(AgentBackend {
             url: base.join_path(STATE_PATH),
-            http: HttpClient::new(TIMEOUTS, false),
+            http: HttpClient::local(TIMEOUTS),
             retry,
         })
     }

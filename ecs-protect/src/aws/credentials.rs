@@ -1,12 +1,20 @@
-//! AWS credentials and where they come from: static values, the environment, the ECS
-//! container endpoint; the default chain; a cache that refreshes before expiry.
+//! AWS credentials and where they come from: static values, the environment, the shared
+//! config and credentials files, the ECS container endpoint, EC2 instance metadata; the
+//! default chain; a cache that refreshes before expiry.
 
+pub(crate) mod cache;
 pub(crate) mod container;
+pub(crate) mod imds;
+pub(crate) mod process;
+pub(crate) mod profile;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
+pub(crate) use cache::CachingProvider;
+#[cfg(test)]
+use cache::Clock;
 pub(crate) use container::ContainerProvider;
 
 use crate::{Env, Error};
@@ -118,23 +126,87 @@ impl ProvideCredentials for StaticProvider {
     }
 }
 
-/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`;
-/// `None` when neither of the first two is set.
+impl Credentials {
+    /// Checks that every part can be sent in a header: visible ASCII, no spaces or control
+    /// characters (a trailing newline in a token, say). `origin` names where they came from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `origin` and the part (never its value).
+    pub(crate) fn check(&self, origin: &str) -> Result<(), Error> {
+        let parts = [
+            ("access key id", Some(self.access_key_id.as_str())),
+            ("secret access key", Some(self.secret_access_key.as_str())),
+            ("session token", self.session_token.as_deref()),
+        ];
+        for (what, value) in parts {
+            if let Some(value) = value {
+                check_part(what, value, origin)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks one part of a credential (`what`: "session token") read from `origin`.
+fn check_part(what: &str, value: &str, origin: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::config(origin, format!("the {what} is empty")));
+    }
+    if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(Error::config(
+            origin,
+            format!(
+                "the {what} contains {}, which cannot be sent in a header",
+                describe_char(bad)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Names a character without showing the secret around it.
+fn describe_char(c: char) -> String {
+    match c {
+        '\n' => "a newline".to_owned(),
+        '\r' => "a carriage return".to_owned(),
+        ' ' => "a space".to_owned(),
+        '\t' => "a tab".to_owned(),
+        c if c.is_control() => format!("a control character (U+{:04X})", u32::from(c)),
+        c => format!("the non-ASCII character U+{:04X}", u32::from(c)),
+    }
+}
+
+/// A credential variable, trimmed; blank counts as unset (as the Rust SDK).
+fn trimmed(env: &Env, name: &str) -> Option<String> {
+    env.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
+/// (each trimmed; a blank one counts as unset); `None` when neither of the first two is set.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming the missing variable when only one of the pair is set (the SDKs
-/// disagree on this case; refusing it is deliberate).
+/// [`Error::Config`] naming the variable: only one of the pair is set (the SDKs disagree on
+/// this case; refusing it is deliberate), or a value has a character that cannot be sent
+/// in a header.
 pub(crate) fn from_environment(env: &Env) -> Result<Option<Credentials>, Error> {
     const ID: &str = "AWS_ACCESS_KEY_ID";
     const SECRET: &str = "AWS_SECRET_ACCESS_KEY";
-    match (env.get(ID), env.get(SECRET)) {
+    const TOKEN: &str = "AWS_SESSION_TOKEN";
+    match (trimmed(env, ID), trimmed(env, SECRET)) {
         (None, None) => Ok(None),
-        (Some(id), Some(secret)) => Ok(Some(Credentials::new(
-            id,
-            secret,
-            env.get("AWS_SESSION_TOKEN"),
-        ))),
+        (Some(id), Some(secret)) => {
+            let token = trimmed(env, TOKEN);
+            check_part("access key id", &id, ID)?;
+            check_part("secret access key", &secret, SECRET)?;
+            if let Some(token) = &token {
+                check_part("session token", token, TOKEN)?;
+            }
+            Ok(Some(Credentials::new(id, secret, token)))
+        }
         (Some(_), None) => Err(Error::config(
             SECRET,
             format!("is not set but {ID} is: set both or neither"),
@@ -146,13 +218,21 @@ pub(crate) fn from_environment(env: &Env) -> Result<Option<Credentials>, Error> 
     }
 }
 
-/// The default chain, decided once from `env`: the environment variables when set, else
-/// the ECS container endpoint. Wrapped in a [`CachingProvider`].
+/// The default chain, decided once from `env`, in the SDKs' order:
+///
+/// 1. the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
+/// 2. the shared config and credentials files (`AWS_PROFILE`, static keys or
+///    `credential_process`);
+/// 3. the ECS container endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI`);
+/// 4. EC2 instance metadata (IMDSv2), unless `AWS_EC2_METADATA_DISABLED=true`: chosen
+///    when its token endpoint answers within about a second.
+///
+/// Wrapped in a [`CachingProvider`].
 ///
 /// # Errors
 ///
-/// [`Error::Config`] for a half-set key pair or a malformed or disallowed container
-/// endpoint (naming the variable); [`Error::Credentials`] when no source is configured.
+/// [`Error::Config`] for a bad setting of a configured source (naming the variable, file or
+/// profile); [`Error::Credentials`] when no source has credentials.
 pub(crate) fn default_chain(env: &Env) -> Result<CachingProvider, Error> {
     if let Some(creds) = from_environment(env)? {
         log::debug!(
@@ -162,6 +242,10 @@ pub(crate) fn default_chain(env: &Env) -> Result<CachingProvider, Error> {
         );
         return Ok(CachingProvider::new(Arc::new(StaticProvider(creds))));
     }
+    if let Some(provider) = profile::from_env(env)? {
+        log::debug!(target: "ecs_protect::aws", "using AWS credentials from {provider:?}");
+        return Ok(CachingProvider::new(provider));
+    }
     if let Some(container) = ContainerProvider::from_env(env)? {
         log::debug!(
             target: "ecs_protect::aws",
@@ -170,156 +254,30 @@ pub(crate) fn default_chain(env: &Env) -> Result<CachingProvider, Error> {
         );
         return Ok(CachingProvider::new(Arc::new(container)));
     }
+    let imds = match imds::ImdsProvider::from_env(env)? {
+        None => "EC2 instance metadata is disabled (AWS_EC2_METADATA_DISABLED)".to_owned(),
+        Some(imds) => match imds.probe() {
+            Ok(()) => {
+                log::debug!(
+                    target: "ecs_protect::aws",
+                    "using AWS credentials from EC2 instance metadata at {}",
+                    imds.endpoint()
+                );
+                return Ok(CachingProvider::new(Arc::new(imds)));
+            }
+            Err(err) => format!("EC2 instance metadata did not answer ({err})"),
+        },
+    };
     Err(Error::Credentials {
         origin: "the environment".to_owned(),
-        message: "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
-                  run in an ECS task with a task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)"
-            .to_owned(),
+        message: format!(
+            "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+             AWS_PROFILE (a profile with static keys or credential_process), or run in an \
+             ECS task with a task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) or on EC2 \
+             with an instance role; {imds}"
+        ),
         source: None,
     })
-}
-
-/// Refresh when the credentials expire within this time, by one caller, keeping the old
-/// ones on failure (botocore's advisory refresh).
-pub(crate) const ADVISORY_REFRESH: Duration = Duration::from_secs(15 * 60);
-/// Refresh when the credentials expire within this time, every caller waiting for it, and
-/// fail if it fails (botocore's mandatory refresh).
-pub(crate) const MANDATORY_REFRESH: Duration = Duration::from_secs(10 * 60);
-
-/// The clock a cache reads; replaced in tests.
-pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-/// Caches credentials and refreshes them before they expire.
-///
-/// - More than 15 minutes left: the cached credentials are used, nothing is fetched.
-/// - 10 to 15 minutes left: one caller refreshes while the others keep using the cached
-///   credentials; a failed refresh is logged and the cached ones are kept.
-/// - Less than 10 minutes left (or nothing cached): callers wait for one refresh, which
-///   must succeed.
-pub(crate) struct CachingProvider {
-    inner: Arc<dyn ProvideCredentials>,
-    cached: Mutex<Option<Credentials>>,
-    /// Held by the one caller that is refreshing.
-    refresh: Mutex<()>,
-    clock: Clock,
-}
-
-impl fmt::Debug for CachingProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachingProvider")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-enum Freshness {
-    Fresh,
-    Advisory,
-    Mandatory,
-}
-
-impl CachingProvider {
-    /// A cache over `inner`, on the system clock.
-    pub(crate) fn new(inner: Arc<dyn ProvideCredentials>) -> Self {
-        CachingProvider::with_clock(inner, Arc::new(SystemTime::now))
-    }
-
-    /// A cache over `inner` reading `clock`.
-    pub(crate) fn with_clock(inner: Arc<dyn ProvideCredentials>, clock: Clock) -> Self {
-        CachingProvider {
-            inner,
-            cached: Mutex::new(None),
-            refresh: Mutex::new(()),
-            clock,
-        }
-    }
-
-    fn cached(&self) -> Option<Credentials> {
-        self.cached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn freshness(&self, creds: &Option<Credentials>) -> Freshness {
-        let Some(creds) = creds else {
-            return Freshness::Mandatory;
-        };
-        let Some(expires_at) = creds.expires_at else {
-            return Freshness::Fresh;
-        };
-        let left = expires_at
-            .duration_since((self.clock)())
-            .unwrap_or(Duration::ZERO);
-        if left > ADVISORY_REFRESH {
-            Freshness::Fresh
-        } else if left > MANDATORY_REFRESH {
-            Freshness::Advisory
-        } else {
-            Freshness::Mandatory
-        }
-    }
-
-    fn store(&self, creds: &Credentials) {
-        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some(creds.clone());
-    }
-
-    /// Credentials valid for the next few minutes.
-    ///
-    /// # Errors
-    ///
-    /// The provider's error when nothing valid is cached and fetching fails.
-    pub(crate) fn credentials(&self) -> Result<Credentials, Error> {
-        let cached = self.cached();
-        match self.freshness(&cached) {
-            Freshness::Fresh => cached.ok_or_else(unreachable_empty),
-            Freshness::Advisory => {
-                // Only one caller refreshes; the others keep the still-valid credentials.
-                let Ok(_refreshing) = self.refresh.try_lock() else {
-                    return cached.ok_or_else(unreachable_empty);
-                };
-                let again = self.cached();
-                if let Freshness::Fresh = self.freshness(&again) {
-                    return again.ok_or_else(unreachable_empty);
-                }
-                match self.inner.fetch() {
-                    Ok(fresh) => {
-                        self.store(&fresh);
-                        Ok(fresh)
-                    }
-                    Err(err) => {
-                        log::warn!(
-                            target: "ecs_protect::aws",
-                            "refreshing AWS credentials failed; using the current ones until \
-                             they are within {} minutes of expiry: {err}",
-                            MANDATORY_REFRESH.as_secs() / 60
-                        );
-                        again.ok_or(err)
-                    }
-                }
-            }
-            Freshness::Mandatory => {
-                let _refreshing = self.refresh.lock().unwrap_or_else(PoisonError::into_inner);
-                let again = self.cached();
-                if let Freshness::Fresh | Freshness::Advisory = self.freshness(&again) {
-                    return again.ok_or_else(unreachable_empty);
-                }
-                let fresh = self.inner.fetch()?;
-                self.store(&fresh);
-                Ok(fresh)
-            }
-        }
-    }
-}
-
-/// `freshness` says `Mandatory` for an empty cache, so the `Fresh`/`Advisory` arms always
-/// have credentials; this error is never seen.
-fn unreachable_empty() -> Error {
-    Error::Credentials {
-        origin: "the credentials cache".to_owned(),
-        message: "no credentials cached".to_owned(),
-        source: None,
-    }
 }
 
 #[cfg(test)]

@@ -152,8 +152,10 @@ impl EcsClientBuilder {
         self
     }
 
-    /// Fixed credentials. Default: the environment (`AWS_ACCESS_KEY_ID`, ...), else the ECS
-    /// container endpoint (the task role), refreshed before expiry.
+    /// Fixed credentials. Default: the SDKs' chain: the environment (`AWS_ACCESS_KEY_ID`,
+    /// ...), else the shared config and credentials files (`AWS_PROFILE`: static keys or
+    /// `credential_process`), else the ECS container endpoint (the task role), else EC2
+    /// instance metadata (the instance role); refreshed before expiry.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self
@@ -197,7 +199,9 @@ impl EcsClientBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] naming the setting or variable that is invalid (region, endpoint
-    /// URL and flags, `AWS_MAX_ATTEMPTS`, credentials variables, the metadata URI), or
+    /// URL and flags, `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, credentials variables or
+    /// profile, a credential with a character that cannot be sent, the proxy variables,
+    /// `AWS_CA_BUNDLE`, the metadata URI), or
     /// when neither a task nor `ECS_CONTAINER_METADATA_URI_V4` is given;
     /// [`Error::Credentials`] when no credentials are configured.
     pub fn build(self) -> Result<EcsClient, Error> {
@@ -235,7 +239,10 @@ impl EcsClientBuilder {
             },
         };
         let credentials = match self.credentials {
-            Some(creds) => CachingProvider::new(Arc::new(StaticProvider(creds))),
+            Some(creds) => {
+                creds.check("EcsClientBuilder::credentials")?;
+                CachingProvider::new(Arc::new(StaticProvider(creds)))
+            }
             None => credentials::default_chain(env)?,
         };
         let timeouts = Timeouts {
@@ -244,7 +251,7 @@ impl EcsClientBuilder {
         };
         let client = EcsClient {
             signed: SignedClient::new(
-                HttpClient::new(timeouts, true),
+                HttpClient::for_aws(timeouts, env)?,
                 Arc::new(credentials),
                 "ecs",
                 retry,

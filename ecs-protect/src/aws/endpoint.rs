@@ -69,75 +69,67 @@ pub(crate) fn region_from_arn(arn: &str) -> Result<String, Error> {
 
 /// A partition's DNS suffixes.
 struct Partition {
-    name: &'static str,
     dns_suffix: &'static str,
-    /// `None` where AWS offers no dual-stack endpoints.
-    dual_stack_suffix: Option<&'static str>,
+    /// The suffix of dual-stack (IPv4 and IPv6) hosts: every partition has one
+    /// (`dualStackDnsSuffix` in the SDKs' partitions data).
+    dual_stack_suffix: &'static str,
 }
 
 /// The partition of `region` by its prefix; an unknown prefix falls back to `aws` and is
 /// logged (a newer region in the standard partition is the likely reason).
 fn partition(region: &str) -> &'static Partition {
     const AWS: Partition = Partition {
-        name: "aws",
         dns_suffix: "amazonaws.com",
-        dual_stack_suffix: Some("api.aws"),
+        dual_stack_suffix: "api.aws",
     };
     static TABLE: &[(&str, Partition)] = &[
         (
             "cn-",
             Partition {
-                name: "aws-cn",
                 dns_suffix: "amazonaws.com.cn",
-                dual_stack_suffix: Some("api.amazonwebservices.com.cn"),
+                dual_stack_suffix: "api.amazonwebservices.com.cn",
             },
         ),
         (
             "us-gov-",
             Partition {
-                name: "aws-us-gov",
                 dns_suffix: "amazonaws.com",
-                dual_stack_suffix: Some("api.aws"),
+                dual_stack_suffix: "api.aws",
             },
         ),
         (
             "us-isob-",
             Partition {
-                name: "aws-iso-b",
                 dns_suffix: "sc2s.sgov.gov",
-                dual_stack_suffix: None,
+                dual_stack_suffix: "api.aws.scloud",
             },
         ),
         (
             "us-isof-",
             Partition {
-                name: "aws-iso-f",
                 dns_suffix: "csp.hci.ic.gov",
-                dual_stack_suffix: None,
+                dual_stack_suffix: "api.aws.hci.ic.gov",
             },
         ),
         (
             "us-iso-",
             Partition {
-                name: "aws-iso",
                 dns_suffix: "c2s.ic.gov",
-                dual_stack_suffix: None,
+                dual_stack_suffix: "api.aws.ic.gov",
             },
         ),
         (
             "eu-isoe-",
             Partition {
-                name: "aws-iso-e",
                 dns_suffix: "cloud.adc-e.uk",
-                dual_stack_suffix: None,
+                dual_stack_suffix: "api.cloud-aws.adc-e.uk",
             },
         ),
         (
             "eusc-",
             Partition {
-                name: "aws-eusc",
                 dns_suffix: "amazonaws.eu",
-                dual_stack_suffix: None,
+                dual_stack_suffix: "api.amazonwebservices.eu",
             },
         ),
     ];
@@ -237,22 +229,14 @@ impl EndpointConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for dual-stack in a partition that has none.
+    /// [`Error::Config`] naming `AWS_REGION` when the region makes no valid host name.
     pub(crate) fn resolve(&self, region: &str) -> Result<Endpoint, Error> {
         if let Some(endpoint) = &self.configured {
             return Ok(endpoint.clone());
         }
         let partition = partition(region);
         let suffix = if self.dual_stack {
-            partition.dual_stack_suffix.ok_or_else(|| {
-                Error::config(
-                    "AWS_USE_DUALSTACK_ENDPOINT",
-                    format!(
-                        "partition {} (region {region}) has no dual-stack endpoints",
-                        partition.name
-                    ),
-                )
-            })?
+            partition.dual_stack_suffix
         } else {
             partition.dns_suffix
         };
@@ -376,11 +360,32 @@ mod tests {
             endpoint(&both, "us-east-1").unwrap(),
             "https://ecs-fips.us-east-1.api.aws/"
         );
-        assert_eq!(
-            endpoint(&dual, "us-iso-east-1").unwrap_err(),
-            "invalid AWS_USE_DUALSTACK_ENDPOINT: partition aws-iso (region us-iso-east-1) \
-             has no dual-stack endpoints"
-        );
+        for (region, expected) in [
+            (
+                "cn-north-1",
+                "https://ecs.cn-north-1.api.amazonwebservices.com.cn/",
+            ),
+            ("us-gov-west-1", "https://ecs.us-gov-west-1.api.aws/"),
+            ("us-iso-east-1", "https://ecs.us-iso-east-1.api.aws.ic.gov/"),
+            (
+                "us-isob-east-1",
+                "https://ecs.us-isob-east-1.api.aws.scloud/",
+            ),
+            (
+                "us-isof-south-1",
+                "https://ecs.us-isof-south-1.api.aws.hci.ic.gov/",
+            ),
+            (
+                "eu-isoe-west-1",
+                "https://ecs.eu-isoe-west-1.api.cloud-aws.adc-e.uk/",
+            ),
+            (
+                "eusc-de-east-1",
+                "https://ecs.eusc-de-east-1.api.amazonwebservices.eu/",
+            ),
+        ] {
+            assert_eq!(endpoint(&dual, region).unwrap(), expected, "{region}");
+        }
         assert_eq!(
             endpoint(&[("AWS_USE_FIPS_ENDPOINT", "yes")], "us-east-1").unwrap_err(),
             "invalid AWS_USE_FIPS_ENDPOINT: expected true or false, got \"yes\""

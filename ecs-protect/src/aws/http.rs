@@ -4,9 +4,13 @@
 use std::io;
 use std::time::{Duration, SystemTime};
 
+use ureq::tls::{RootCerts, TlsConfig};
+
+use super::ca_bundle;
+use super::proxy::ProxySettings;
 use super::time;
-use super::url::Url;
-use crate::Error;
+use super::url::{Scheme, Url};
+use crate::{Env, Error};
 
 /// The largest response body read (1 MiB): ECS, agent, metadata and credential answers are
 /// a few hundred bytes.
@@ -24,13 +28,23 @@ pub(crate) struct Timeouts {
     pub(crate) read: Duration,
 }
 
-/// A blocking HTTP client: one ureq agent (one connection pool) with fixed timeouts.
+/// A blocking HTTP client with fixed timeouts: one ureq agent (one connection pool) per
+/// route, direct or through the proxy of a scheme.
 ///
 /// Redirects are not followed, and an HTTP error status is a response, not an error, so
 /// that error bodies can be decoded.
 #[derive(Debug)]
 pub(crate) struct HttpClient {
-    agent: ureq::Agent,
+    direct: ureq::Agent,
+    /// Agents through the https and http proxies, with the settings that choose them.
+    proxied: Option<Box<Proxied>>,
+}
+
+#[derive(Debug)]
+struct Proxied {
+    settings: ProxySettings,
+    https: Option<ureq::Agent>,
+    http: Option<ureq::Agent>,
 }
 
 /// A response: status, headers with lowercase names, and the body (at most [`BODY_LIMIT`]).
@@ -68,24 +82,67 @@ impl HttpResponse {
     }
 }
 
+fn agent(timeouts: Timeouts, proxy: Option<ureq::Proxy>, roots: Option<&RootCerts>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_resolve(Some(timeouts.connect))
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_recv_response(Some(timeouts.read))
+        .timeout_recv_body(Some(timeouts.read))
+        .user_agent(USER_AGENT)
+        .proxy(proxy);
+    if let Some(roots) = roots {
+        config = config.tls_config(TlsConfig::builder().root_certs(roots.clone()).build());
+    }
+    config.build().into()
+}
+
 impl HttpClient {
-    /// A client with `timeouts`. `use_env_proxy`: whether `HTTPS_PROXY`/`HTTP_PROXY`/
-    /// `NO_PROXY` apply (ureq reads them); off for the link-local ECS endpoints, which a
-    /// proxy cannot reach.
-    pub(crate) fn new(timeouts: Timeouts, use_env_proxy: bool) -> Self {
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_resolve(Some(timeouts.connect))
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_recv_response(Some(timeouts.read))
-            .timeout_recv_body(Some(timeouts.read))
-            .user_agent(USER_AGENT);
-        if !use_env_proxy {
-            config = config.proxy(None);
-        }
+    /// A client of the local endpoints (credentials, metadata, agent): never through a
+    /// proxy, which could not reach them, whatever the process environment says.
+    pub(crate) fn local(timeouts: Timeouts) -> Self {
         HttpClient {
-            agent: config.build().into(),
+            direct: agent(timeouts, None, None),
+            proxied: None,
+        }
+    }
+
+    /// A client of AWS services as `env` configures it: the proxy of each URL's scheme
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, except hosts in `NO_PROXY`) and the trusted roots
+    /// (`AWS_CA_BUNDLE`, else the bundled webpki roots).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the variable: a malformed proxy URL, or a CA bundle that
+    /// cannot be read or holds no certificate.
+    pub(crate) fn for_aws(timeouts: Timeouts, env: &Env) -> Result<Self, Error> {
+        let settings = ProxySettings::from_env(env)?;
+        let roots = ca_bundle::from_env(env)?;
+        let via = |proxy: &Option<(ureq::Proxy, &'static str)>| {
+            proxy
+                .as_ref()
+                .map(|(proxy, _)| agent(timeouts, Some(proxy.clone()), roots.as_ref()))
+        };
+        Ok(HttpClient {
+            direct: agent(timeouts, None, roots.as_ref()),
+            proxied: Some(Box::new(Proxied {
+                https: via(&settings.https),
+                http: via(&settings.http),
+                settings,
+            })),
+        })
+    }
+
+    /// The agent for `url`: through its scheme's proxy unless `NO_PROXY` matches.
+    fn agent_for(&self, url: &Url) -> &ureq::Agent {
+        let Some(proxied) = &self.proxied else {
+            return &self.direct;
+        };
+        match (proxied.settings.for_url(url), url.scheme) {
+            (Some(_), Scheme::Https) => proxied.https.as_ref().unwrap_or(&self.direct),
+            (Some(_), Scheme::Http) => proxied.http.as_ref().unwrap_or(&self.direct),
+            (None, _) => &self.direct,
         }
     }
 
@@ -94,8 +151,10 @@ impl HttpClient {
     ///
     /// # Errors
     ///
-    /// [`Error::Transport`] when the endpoint cannot be reached, the connection fails, or a
-    /// timeout expires; [`Error::Decode`] when the body exceeds [`BODY_LIMIT`].
+    /// [`Error::Config`] when the request cannot be built (a header value that cannot be
+    /// sent, such as a token with a newline): retrying cannot help; [`Error::Transport`]
+    /// when the endpoint cannot be reached, the connection fails, or a timeout expires;
+    /// [`Error::Decode`] when the body exceeds [`BODY_LIMIT`].
     pub(crate) fn send(
         &self,
         method: &str,
@@ -104,19 +163,26 @@ impl HttpClient {
         body: Option<&[u8]>,
     ) -> Result<HttpResponse, Error> {
         let endpoint = url.to_string();
+        check_headers(&endpoint, headers)?;
         let mut builder = ureq::http::Request::builder()
             .method(method)
-            .uri(endpoint.as_str())
+            .uri(url.wire().as_str())
             .header("host", url.host_header());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
+        let agent = self.agent_for(url);
         let result = match body {
-            Some(body) => builder.body(body).map(|r| self.agent.run(r)),
-            None => builder.body(()).map(|r| self.agent.run(r)),
+            Some(body) => builder.body(body).map(|r| agent.run(r)),
+            None => builder.body(()).map(|r| agent.run(r)),
         };
         let mut response = result
-            .map_err(|e| transport(&endpoint, Box::new(e)))?
+            .map_err(|e| {
+                Error::config(
+                    format!("the request to {endpoint}"),
+                    format!("cannot be built: {e}"),
+                )
+            })?
             .map_err(|e| from_ureq(&endpoint, e))?;
         let status = response.status().as_u16();
         let headers = response
@@ -146,12 +212,26 @@ impl HttpClient {
     }
 }
 
-fn transport(endpoint: &str, source: crate::error::BoxError) -> Error {
-    Error::Transport {
-        endpoint: endpoint.to_owned(),
-        timed_out: false,
-        source,
+/// A header value must be visible ASCII or spaces/tabs: anything else (a newline at the
+/// end of a token) is a local mistake, reported naming the header, never its value.
+fn check_headers(endpoint: &str, headers: &[(&str, &str)]) -> Result<(), Error> {
+    for (name, value) in headers {
+        if let Some(bad) = value
+            .chars()
+            .find(|c| !(c.is_ascii_graphic() || *c == ' ' || *c == '\t'))
+        {
+            let what = if bad.is_control() {
+                "a control character (such as a newline)"
+            } else {
+                "a non-ASCII character"
+            };
+            return Err(Error::config(
+                format!("the {name} header of the request to {endpoint}"),
+                format!("contains {what}, which cannot be sent: check where its value comes from"),
+            ));
+        }
     }
+    Ok(())
 }
 
 fn from_ureq(endpoint: &str, err: ureq::Error) -> Error {
@@ -321,13 +401,10 @@ mod tests {
     use super::*;
 
     fn client() -> HttpClient {
-        HttpClient::new(
-            Timeouts {
-                connect: Duration::from_secs(2),
-                read: Duration::from_secs(5),
-            },
-            false,
-        )
+        HttpClient::local(Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(5),
+        })
     }
 
     #[test]
@@ -386,13 +463,10 @@ mod tests {
         let mut reply = Reply::json(200, "{}");
         reply.delay = Duration::from_millis(600);
         let server = TestServer::start(vec![reply]);
-        let quick = HttpClient::new(
-            Timeouts {
-                connect: Duration::from_secs(2),
-                read: Duration::from_millis(100),
-            },
-            false,
-        );
+        let quick = HttpClient::local(Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_millis(100),
+        });
         let url = Url::parse(&server.url).unwrap();
         let err = quick.send("GET", &url, &[], None).unwrap_err();
         assert!(

@@ -51,7 +51,7 @@ impl MetadataClient {
         let base = Url::parse(&text).map_err(|message| Error::config(METADATA_URI, message))?;
         Ok(Some(MetadataClient {
             url: base.join_path("/task"),
-            http: HttpClient::new(TIMEOUTS, false),
+            http: HttpClient::local(TIMEOUTS),
             retry,
         }))
     }

@@ -33,6 +33,9 @@ pub(crate) enum Kind {
     },
     /// The clock offset was corrected from the server's `Date`: re-sign and retry at once.
     ClockSkew,
+    /// The service said the credentials expired (`ExpiredToken`); they were dropped from
+    /// the cache: fetch fresh ones and retry at once, once per call.
+    ExpiredCredentials,
     /// Retrying cannot help.
     Permanent,
 }
@@ -77,6 +80,15 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 const TRANSIENT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
+
+/// Codes saying the session token expired (botocore's `EXPIRED_CREDS_ERROR_CODES` that
+/// the ECS and SQS APIs use).
+const EXPIRED_CREDENTIALS_CODES: &[&str] = &["ExpiredToken", "ExpiredTokenException"];
+
+/// Whether `code` says the credentials used have expired.
+pub(crate) fn is_expired_credentials_code(code: &str) -> bool {
+    EXPIRED_CREDENTIALS_CODES.contains(&code)
+}
 
 const CLOCK_SKEW_CODES: &[&str] = &[
     "RequestTimeTooSkewed",
@@ -203,7 +215,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The policy `env` asks for: `AWS_MAX_ATTEMPTS` (a whole number from 1), and
     /// `AWS_RETRY_MODE` (`standard`; `legacy` and `adaptive` are accepted and run as
-    /// `standard`, with a log line).
+    /// `standard`, with a log line; any case, surrounding spaces ignored).
     ///
     /// # Errors
     ///
@@ -223,16 +235,20 @@ impl RetryPolicy {
                     )
                 })?;
         }
-        match env.get("AWS_RETRY_MODE").as_deref() {
-            None | Some("standard") => {}
+        let mode = env
+            .get("AWS_RETRY_MODE")
+            .map(|m| m.trim().to_ascii_lowercase());
+        match mode.as_deref() {
+            None | Some("" | "standard") => {}
             Some(mode @ ("legacy" | "adaptive")) => log::info!(
                 target: "ecs_protect::aws",
                 "AWS_RETRY_MODE={mode}: this client implements the standard retry mode and uses it"
             ),
-            Some(other) => {
+            Some(_) => {
+                let given = env.get("AWS_RETRY_MODE").unwrap_or_default();
                 return Err(Error::config(
                     "AWS_RETRY_MODE",
-                    format!("expected standard, legacy or adaptive, got {other:?}"),
+                    format!("expected standard, legacy or adaptive, got {given:?}"),
                 ));
             }
         }
@@ -268,6 +284,7 @@ impl RetryPolicy {
         let mut retries = 0;
         let mut last_cost = None;
         let mut after_skew = false;
+        let mut refreshed = false;
         loop {
             let failure = match attempt(number) {
                 Ok(value) => {
@@ -288,7 +305,18 @@ impl RetryPolicy {
                     after_skew = true;
                     continue;
                 }
-                Kind::ClockSkew | Kind::Permanent => return Err(failure.error),
+                Kind::ExpiredCredentials if !refreshed => {
+                    log::warn!(
+                        target: "ecs_protect::aws",
+                        "{operation}: the credentials expired; retrying once with fresh ones: {}",
+                        failure.error
+                    );
+                    refreshed = true;
+                    continue;
+                }
+                Kind::ClockSkew | Kind::ExpiredCredentials | Kind::Permanent => {
+                    return Err(failure.error);
+                }
                 Kind::Retryable { timed_out } => {
                     after_skew = false;
                     if retries + 1 >= self.max_attempts {

@@ -33,6 +33,10 @@ pub(crate) struct AwsRequest<'a> {
 }
 
 /// Signs with the service's name and credentials, sends, retries per the standard mode.
+///
+/// An `ExpiredToken`/`ExpiredTokenException` answer drops the credentials used from the
+/// cache and retries once with fresh ones; credential expiry is judged on the server's
+/// clock once a skew has been learnt.
 #[derive(Debug)]
 pub(crate) struct SignedClient {
     http: HttpClient,
@@ -79,11 +83,14 @@ impl SignedClient {
     }
 
     fn attempt(&self, request: &AwsRequest<'_>) -> Result<HttpResponse, Failure> {
-        let credentials = self.credentials.credentials().map_err(|error| Failure {
-            error,
-            kind: Kind::Permanent,
-        })?;
         let skew = self.skew();
+        let credentials = self
+            .credentials
+            .credentials_with_skew(skew)
+            .map_err(|error| Failure {
+                error,
+                kind: Kind::Permanent,
+            })?;
         let host = request.url.host_header();
         let mut to_sign: Vec<(&str, &str)> = Vec::with_capacity(request.headers.len() + 1);
         to_sign.push(("host", &host));
@@ -115,6 +122,13 @@ impl SignedClient {
             return Ok(response);
         }
         let api = api_error::decode(request.operation, &request.url.to_string(), &response);
+        if retry::is_expired_credentials_code(&api.code) {
+            self.credentials.invalidate(&credentials);
+            return Err(Failure {
+                error: Error::from(api),
+                kind: Kind::ExpiredCredentials,
+            });
+        }
         if retry::is_clock_skew_code(&api.code) {
             if let Some(server) = response.date() {
                 let learnt = Skew::between(SystemTime::now(), server);

@@ -30,8 +30,15 @@ impl Scheme {
     }
 }
 
+/// What a redacted URL shows instead of its path and query.
+const REDACTED_PATH: &str = "/** credential id redacted **";
+
 /// An absolute `http(s)://host[:port][/path][?query]` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Display` and `Debug` show it as sent, except for a [`redacted`](Url::redacted) URL
+/// (one whose path is a secret), which shows its scheme and host only; [`Url::wire`] is
+/// what is sent.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Url {
     pub(crate) scheme: Scheme,
     /// The host as written, lowercased, IPv6 literals without brackets.
@@ -42,6 +49,8 @@ pub(crate) struct Url {
     pub(crate) path: String,
     /// The raw query after `?`, if any.
     pub(crate) query: Option<String>,
+    /// Whether the path and query are a secret (the ECS credential id), not shown.
+    secret_path: bool,
 }
 
 impl Url {
@@ -54,6 +63,11 @@ impl Url {
         } else {
             return Err(format!("expected an http:// or https:// URL, got {text:?}"));
         };
+        if !text.is_ascii() {
+            return Err(format!(
+                "expected an ASCII URL (write a non-ASCII host in its xn-- form), got {text:?}"
+            ));
+        }
         if rest.contains('#') {
             return Err(format!("expected a URL without a fragment, got {text:?}"));
         }
@@ -83,6 +97,7 @@ impl Url {
             port,
             path: path.to_owned(),
             query,
+            secret_path: false,
         })
     }
 
@@ -115,6 +130,27 @@ impl Url {
         self.scheme == Scheme::Https
     }
 
+    /// This URL, shown without its path and query (which hold a secret).
+    pub(crate) fn redacted(mut self) -> Url {
+        self.secret_path = true;
+        self
+    }
+
+    /// The URL as sent, path and query included even when redacted.
+    pub(crate) fn wire(&self) -> String {
+        let mut text = format!(
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.host_header(),
+            self.path
+        );
+        if let Some(query) = &self.query {
+            text.push('?');
+            text.push_str(query);
+        }
+        text
+    }
+
     /// This URL with `suffix` appended to its path (`/v4/abc` + `/task`).
     pub(crate) fn join_path(&self, suffix: &str) -> Url {
         let mut url = self.clone();
@@ -125,18 +161,25 @@ impl Url {
 }
 
 impl fmt::Display for Url {
+    /// The URL as sent, or its scheme and host only when redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}://{}{}",
-            self.scheme.as_str(),
-            self.host_header(),
-            self.path
-        )?;
-        if let Some(query) = &self.query {
-            write!(f, "?{query}")?;
+        if self.secret_path {
+            write!(
+                f,
+                "{}://{}{REDACTED_PATH}",
+                self.scheme.as_str(),
+                self.host_header()
+            )
+        } else {
+            f.write_str(&self.wire())
         }
-        Ok(())
+    }
+}
+
+impl fmt::Debug for Url {
+    /// As `Display`: a redacted URL hides its path.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Url({self})")
     }
 }
 
@@ -227,8 +270,29 @@ mod tests {
             "http://ho st/",
             "http://host/#frag",
             "http://host/\npath",
+            "https://ecs.eu-west-1.amazonaws.com\u{a0}/",
+            "https://bücher.example/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_redacted_url_hides_its_path_everywhere_but_on_the_wire() {
+        let url = Url::parse("http://169.254.170.2/v2/credentials/7a1e-secret-id?x=1")
+            .unwrap()
+            .redacted();
+        assert_eq!(
+            url.wire(),
+            "http://169.254.170.2/v2/credentials/7a1e-secret-id?x=1"
+        );
+        let shown = format!("{url} {url:?} {url:#?}");
+        assert!(!shown.contains("7a1e-secret-id"), "{shown}");
+        assert_eq!(
+            url.to_string(),
+            "http://169.254.170.2/** credential id redacted **"
+        );
+        let err = Url::parse("https://bücher.example/").unwrap_err();
+        assert!(err.starts_with("expected an ASCII URL"), "{err}");
     }
 }

@@ -100,7 +100,7 @@ impl Signed {
         };
         Ok(Signed {
             client: SignedClient::new(
-                HttpClient::new(timeouts, true),
+                HttpClient::for_aws(timeouts, env)?,
                 Arc::new(credentials::default_chain(env)?),
                 wire::SIGNING_NAME,
                 RetryPolicy::from_env(env)?,

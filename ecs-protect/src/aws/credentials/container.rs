@@ -27,7 +27,8 @@ const TIMEOUTS: Timeouts = Timeouts {
     read: Duration::from_secs(5),
 };
 
-/// Attempts per fetch and the pause between them (botocore: 3 attempts, 1 s apart).
+/// Attempts per fetch and the pause between them (botocore: 3 attempts, 1 s apart, on any
+/// error status or connection failure).
 const ATTEMPTS: u32 = 3;
 const PAUSE: Duration = Duration::from_secs(1);
 
@@ -77,11 +78,19 @@ impl ContainerProvider {
             if !relative.starts_with('/') {
                 return Err(Error::config(
                     RELATIVE_URI,
-                    format!("expected a path starting with /, got {relative:?}"),
+                    "expected a path starting with /",
                 ));
             }
+            // The path is the credential id: the agent serves credentials by it alone, so
+            // it is never shown (logs, errors, Debug).
             let url = Url::parse(&format!("{ECS_HOST}{relative}"))
-                .map_err(|message| Error::config(RELATIVE_URI, message))?;
+                .map_err(|_| {
+                    Error::config(
+                        RELATIVE_URI,
+                        "expected a URL path (ASCII, no spaces or control characters)",
+                    )
+                })?
+                .redacted();
             (url, RELATIVE_URI)
         } else if let Some(full) = env.get(FULL_URI) {
             let url = Url::parse(&full).map_err(|message| Error::config(FULL_URI, message))?;
@@ -102,7 +111,7 @@ impl ContainerProvider {
             url,
             origin,
             token,
-            http: HttpClient::new(TIMEOUTS, false),
+            http: HttpClient::local(TIMEOUTS),
             attempts: ATTEMPTS,
             pause: PAUSE,
         }))
@@ -163,9 +172,10 @@ impl ProvideCredentials for ContainerProvider {
         let response = loop {
             let retry = match self.fetch_once() {
                 Ok(response) if response.is_success() => break response,
+                // Every error status is retried, as botocore does: the agent answers 4xx
+                // while a task's credentials are still being set up.
                 Ok(response) => {
-                    let retryable = response.status == 429 || response.status >= 500;
-                    if !retryable || attempt >= self.attempts {
+                    if attempt >= self.attempts {
                         return Err(self.error(status_message(&self.url, &response), None));
                     }
                     status_message(&self.url, &response)
@@ -215,7 +225,7 @@ fn status_message(url: &Url, response: &HttpResponse) -> String {
 
 /// Decodes `{"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}`; the error names the
 /// field, never a secret value.
-fn parse(body: &[u8]) -> Result<Credentials, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Credentials, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let field = |name: &str| -> Result<String, String> {
         match value.get(name) {
@@ -338,15 +348,18 @@ pub(crate) mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            p.endpoint().to_string(),
+            p.endpoint().wire(),
             "http://169.254.170.2/v2/credentials/abc"
         );
+        // The credential id is never shown.
+        for shown in [p.endpoint().to_string(), format!("{p:?}")] {
+            assert!(!shown.contains("/v2/credentials/abc"), "{shown}");
+        }
         assert!(provider(&[]).unwrap().is_none());
         let err = provider(&[(RELATIVE_URI, "v2/credentials")]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: expected a path starting with /, \
-             got \"v2/credentials\""
+            "invalid AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: expected a path starting with /"
         );
     }
 

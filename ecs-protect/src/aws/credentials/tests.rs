@@ -1,7 +1,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::UNIX_EPOCH;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::cache::{EXPIRY_MARGIN, refresh_windows, retry_spacing};
+use crate::aws::time::Skew;
 
 use super::container::tests::credentials_json;
 use super::*;
@@ -179,14 +182,153 @@ fn cache_refreshes_in_the_advisory_and_mandatory_windows() {
     now.store(20_000 - 14 * 60, Ordering::SeqCst);
     assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
     assert_eq!(inner.fetches.load(Ordering::SeqCst), 3);
-    // Mandatory refresh fails: an error.
+    // Mandatory refresh fails too: the still-valid credentials are kept.
     now.store(20_000 - 9 * 60, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn an_outage_keeps_valid_credentials_and_spaces_out_attempts() {
+    let inner = Scripted::new(vec![Ok(creds("first", 10_000))]);
+    let (now, clock) = manual_clock(1_000);
+    let cache = CachingProvider::with_clock(inner.clone(), clock);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+
+    // 9 minutes left: the refresh fails (the script is empty), the valid ones are used.
+    now.store(10_000 - 9 * 60, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+    // Within the spacing (a tenth of 9 minutes: 54 s) nobody fetches again.
+    let spacing = retry_spacing(Duration::from_secs(9 * 60));
+    assert_eq!(spacing, Duration::from_secs(54));
+    for _ in 0..5 {
+        assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    }
+    now.fetch_add(spacing.as_secs() - 1, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+    // After it, one attempt.
+    now.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 3);
+
+    // Expired (within the margin): the error, then attempts spaced by 5 s.
+    now.store(10_000 - EXPIRY_MARGIN.as_secs(), Ordering::SeqCst);
     let err = cache.credentials().unwrap_err();
     assert_eq!(
         err.to_string(),
         "could not load AWS credentials from test: endpoint down"
     );
     assert_eq!(inner.fetches.load(Ordering::SeqCst), 4);
+    let repeated = cache.credentials().unwrap_err().to_string();
+    assert_eq!(
+        repeated,
+        "could not load AWS credentials from the credentials cache: no valid credentials; \
+         the last refresh failed, retrying shortly: could not load AWS credentials from \
+         test: endpoint down"
+    );
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 4);
+    now.fetch_add(5, Ordering::SeqCst);
+    assert!(cache.credentials().is_err());
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn refresh_windows_scale_with_the_lifetime() {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    assert_eq!(refresh_windows(minutes(60)), (minutes(15), minutes(10)));
+    assert_eq!(refresh_windows(minutes(360)), (minutes(15), minutes(10)));
+    assert_eq!(
+        refresh_windows(minutes(15)),
+        (Duration::from_secs(450), minutes(5))
+    );
+    // 15-minute credentials are fetched once, not at every call.
+    let inner = Scripted::new(vec![Ok(creds("short", 1_000 + 15 * 60))]);
+    let (now, clock) = manual_clock(1_000);
+    let cache = CachingProvider::with_clock(inner.clone(), clock);
+    for step in 0..7 {
+        now.store(1_000 + step * 60, Ordering::SeqCst);
+        assert_eq!(cache.credentials().unwrap().access_key_id(), "short");
+    }
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 1);
+    // Past half of the lifetime: refreshed.
+    now.store(1_000 + 8 * 60, Ordering::SeqCst);
+    let _ = cache.credentials();
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn expiry_is_judged_on_the_servers_clock() {
+    let inner = Scripted::new(vec![
+        Ok(creds("first", 10_000)),
+        Ok(creds("second", 20_000)),
+    ]);
+    let (_now, clock) = manual_clock(10_000 - 20 * 60);
+    let cache = CachingProvider::with_clock(inner.clone(), clock);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    // Our clock says 20 minutes left; the server's is 10 minutes ahead: refresh.
+    let ahead = Skew {
+        millis: 10 * 60 * 1000,
+    };
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "first");
+    assert_eq!(
+        cache.credentials_with_skew(ahead).unwrap().access_key_id(),
+        "second"
+    );
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn invalidate_drops_only_the_credentials_used() {
+    let inner = Scripted::new(vec![
+        Ok(creds("first", 10_000)),
+        Ok(creds("second", 10_000)),
+    ]);
+    let (_now, clock) = manual_clock(1_000);
+    let cache = CachingProvider::with_clock(inner.clone(), clock);
+    let first = cache.credentials().unwrap();
+    // Credentials other than the cached ones: nothing happens.
+    cache.invalidate(&creds("other", 10_000));
+    assert_eq!(cache.credentials().unwrap(), first);
+    cache.invalidate(&first);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
+    // A second caller that also used the old ones does not drop the new ones.
+    cache.invalidate(&first);
+    assert_eq!(cache.credentials().unwrap().access_key_id(), "second");
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn callers_waiting_on_a_failed_fetch_do_not_fetch_again() {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let inner = Arc::new(Scripted {
+        answers: Mutex::new(vec![Err(failure())].into()),
+        fetches: AtomicUsize::new(0),
+        gate: Some((Mutex::new(entered_tx), Mutex::new(release_rx))),
+    });
+    let (_now, clock) = manual_clock(1_000);
+    let cache = Arc::new(CachingProvider::with_clock(inner.clone(), clock));
+    let first = {
+        let cache = cache.clone();
+        std::thread::spawn(move || cache.credentials().map(|_| ()))
+    };
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let cache = cache.clone();
+            std::thread::spawn(move || cache.credentials().map(|_| ()))
+        })
+        .collect();
+    // Let the waiters reach the lock (if one is late it sees the spacing: same outcome).
+    std::thread::sleep(Duration::from_millis(50));
+    release_tx.send(()).unwrap();
+    assert!(first.join().unwrap().is_err());
+    for waiter in waiters {
+        assert!(waiter.join().unwrap().is_err());
+    }
+    assert_eq!(inner.fetches.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -346,7 +488,7 @@ fn container_errors_name_the_source() {
     assert!(missing.ends_with(": missing field Token"), "{missing}");
     assert!(!missing.contains("s3cr3t"));
 
-    // An error status is not retried unless 429/5xx, and says what the endpoint answered.
+    // Every error status is retried (as botocore), then says what the endpoint answered.
     server.script(vec![Reply::json(
         403,
         r#"{"code":"AccessDenied","message":"bad token"}"#,
@@ -360,7 +502,7 @@ fn container_errors_name_the_source() {
             server.url
         )
     );
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 4);
 
     // 500 then success: retried.
     let expires = SystemTime::now() + Duration::from_secs(3600);
@@ -369,5 +511,12 @@ fn container_errors_name_the_source() {
         Reply::json(200, &credentials_json("ASIAOK", expires)),
     ]);
     assert_eq!(provider.fetch().unwrap().access_key_id(), "ASIAOK");
-    assert_eq!(server.requests().len(), 5);
+    assert_eq!(server.requests().len(), 6);
+    // A 404 while the agent sets the task up, then the credentials: retried.
+    server.script(vec![
+        Reply::json(404, "{}"),
+        Reply::json(200, &credentials_json("ASIALATE", expires)),
+    ]);
+    assert_eq!(provider.fetch().unwrap().access_key_id(), "ASIALATE");
+    assert_eq!(server.requests().len(), 8);
 }

@@ -200,8 +200,8 @@ fn get_task_protection_reads_the_state() {
 
 #[test]
 fn rotated_container_credentials_are_picked_up() {
-    // Credentials expiring within the mandatory window are fetched again at each call.
-    let soon = SystemTime::now() + Duration::from_secs(5 * 60);
+    // Credentials about to expire (within the 15 s margin) are fetched again at each call.
+    let soon = SystemTime::now() + Duration::from_secs(10);
     let mut creds = TestServer::start(vec![
         Reply::json(200, &credentials_json("ASIAFIRST", soon)),
         Reply::json(200, &credentials_json("ASIASECOND", soon)),
@@ -558,12 +558,29 @@ fn bad_configuration_fails_at_construction_naming_the_setting() {
         ),
         (&[][..], "AWS_ACCESS_KEY_ID", "invalid AWS_ACCESS_KEY_ID: "),
         (
-            &[
-                ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
-                ("AWS_REGION", "us-iso-east-1"),
-            ][..],
-            "AWS_REGION",
-            "invalid AWS_USE_DUALSTACK_ENDPOINT: ",
+            &[("AWS_RETRY_MODE", "fast")][..],
+            "",
+            "invalid AWS_RETRY_MODE: ",
+        ),
+        (
+            &[("AWS_ENDPOINT_URL_ECS", "https://ecs.bücher.example/")][..],
+            "",
+            "invalid AWS_ENDPOINT_URL_ECS: expected an ASCII URL",
+        ),
+        (
+            &[("AWS_SESSION_TOKEN", "tok en")][..],
+            "",
+            "invalid AWS_SESSION_TOKEN: the session token contains a space",
+        ),
+        (
+            &[("HTTPS_PROXY", "ftp://proxy:21")][..],
+            "",
+            "invalid HTTPS_PROXY: expected a proxy URL",
+        ),
+        (
+            &[("AWS_CA_BUNDLE", "/nonexistent/ca.pem")][..],
+            "",
+            "invalid AWS_CA_BUNDLE: /nonexistent/ca.pem: cannot read the file",
         ),
     ] {
         let err = build(extra, drop);
