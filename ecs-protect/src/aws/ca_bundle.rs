@@ -45,3 +45,83 @@ fn read(path: &Path) -> Result<RootCerts, Error> {
     }
     Ok(RootCerts::from(certificates))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed P-256 certificate (a test root; its key was thrown away).
+    const ROOT: &str = "-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUATp4BcDwIzvGf1GS3RosfzgUxzwwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVZWNzLXByb3RlY3QgdGVzdCByb290MCAXDTI2MTEzMDAwNDEw
+M1oYDzIxMjYxMTA2MDA0MTAzWjAgMR4wHAYDVQQDDBVlY3MtcHJvdGVjdCB0ZXN0
+IHJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATzIJ0xBX9OJ/NmxCyklX2h
+7S08GMBqiptAR+lOZwaETP2TKcPkcfE9JIEbG/WPsy4SYKq4m44hSPz6GT17r5Fn
+o1MwUTAdBgNVHQ4EFgQUmu2+vqf5qMM4Z5e1/y3o0gb1zDowHwYDVR0jBBgwFoAU
+mu2+vqf5qMM4Z5e1/y3o0gb1zDowDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiEAv2Hiwoiqmbx4aEyLgI8gXzrSAPv6VGQYfLdFhi2+SeMCIB4NAll1
+QvQ6SCAqGX6hQMkssvs2voF8bOrpsyNqAOHC
+-----END CERTIFICATE-----
+";
+
+    fn bundle(name: &str, contents: Option<&str>) -> (Env, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("ecs-protect-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        if let Some(contents) = contents {
+            std::fs::write(&path, contents).unwrap();
+        }
+        let env = Env::from_vars([(CA_BUNDLE, path.to_str().unwrap())]);
+        (env, path)
+    }
+
+    #[test]
+    fn a_valid_bundle_replaces_the_roots() {
+        let (env, _) = bundle("valid.pem", Some(&format!("# comment\n{ROOT}{ROOT}")));
+        match from_env(&env).unwrap() {
+            Some(RootCerts::Specific(certs)) => assert_eq!(certs.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            from_env(&Env::from_vars([("AWS_REGION", "eu-west-1")]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            from_env(&Env::from_vars([(CA_BUNDLE, "  ")]))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_missing_empty_or_malformed_bundle_is_an_error_naming_it() {
+        let (env, path) = bundle("missing.pem", None);
+        let err = from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "invalid AWS_CA_BUNDLE: {}: cannot read the file (",
+                path.display()
+            )),
+            "{err}"
+        );
+        let (env, path) = bundle("empty.pem", Some(""));
+        assert_eq!(
+            from_env(&env).unwrap_err().to_string(),
+            format!(
+                "invalid AWS_CA_BUNDLE: {}: no certificate found (expected PEM \"-----BEGIN CERTIFICATE-----\" blocks)",
+                path.display()
+            )
+        );
+        let (env, _) = bundle("der.pem", Some("not a PEM file at all"));
+        assert!(
+            from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("no certificate found")
+        );
+        let (env, _) = bundle("broken.pem", Some("-----BEGIN CERTIFICATE-----\nAAAA\n"));
+        let err = from_env(&env).unwrap_err().to_string();
+        assert!(err.starts_with("invalid AWS_CA_BUNDLE: "), "{err}");
+    }
+}

@@ -495,3 +495,92 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod edge_tests {
+    use super::test_server::{Reply, TestServer};
+    use super::*;
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        read: Duration::from_secs(5),
+    };
+
+    #[test]
+    fn a_header_that_cannot_be_sent_is_a_configuration_error_and_nothing_is_sent() {
+        let mut server = TestServer::start(vec![Reply::json(200, "{}")]);
+        let url = Url::parse(&server.url).unwrap();
+        let err = HttpClient::local(TIMEOUTS)
+            .send("GET", &url, &[("x-amz-security-token", "token-1\n")], None)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Config { .. }) && err.is_permanent(),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid the x-amz-security-token header of the request to {url}: contains a \
+                 control character (such as a newline), which cannot be sent: check where its \
+                 value comes from"
+            )
+        );
+        assert!(!err.to_string().contains("token-1"));
+        // A configuration error is not retried.
+        let failure = crate::aws::retry::Failure::from_error(err);
+        assert_eq!(failure.kind, crate::aws::retry::Kind::Permanent);
+        assert!(server.requests().is_empty());
+    }
+
+    #[test]
+    fn requests_go_through_the_proxy_of_their_scheme_unless_no_proxy_matches() {
+        // The scripted proxies refuse to tunnel (502): one CONNECT each, nothing after it.
+        let mut proxy = TestServer::start(vec![Reply::json(502, "{}")]);
+        let proxy_url = proxy.url.clone();
+        let env = |no_proxy: &str| {
+            Env::from_vars([
+                ("HTTP_PROXY", proxy_url.as_str()),
+                ("HTTPS_PROXY", "http://127.0.0.1:9"),
+                ("NO_PROXY", no_proxy),
+            ])
+        };
+        // http: through HTTP_PROXY, asked to connect to the target.
+        let client = HttpClient::for_aws(TIMEOUTS, &env("localhost")).unwrap();
+        let target = Url::parse("http://sqs.eu-west-1.example.invalid:4566/queue").unwrap();
+        let _ = client.send("GET", &target, &[], None);
+        let seen = proxy.requests().to_vec();
+        let through_proxy = seen.len();
+        assert_eq!(through_proxy, 1);
+        assert_eq!(seen[0].method, "CONNECT");
+        assert_eq!(seen[0].path, "sqs.eu-west-1.example.invalid:4566");
+
+        // NO_PROXY matches the domain: sent directly (and the host does not resolve).
+        let direct = HttpClient::for_aws(TIMEOUTS, &env("example.invalid")).unwrap();
+        let err = direct.send("GET", &target, &[], None).unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert_eq!(proxy.requests().len(), through_proxy);
+
+        // https: through HTTPS_PROXY, not HTTP_PROXY.
+        let mut secure_proxy = TestServer::start(vec![Reply::json(502, "{}")]);
+        let secure_env = Env::from_vars([
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("HTTPS_PROXY", secure_proxy.url.as_str()),
+        ]);
+        let secure = HttpClient::for_aws(TIMEOUTS, &secure_env).unwrap();
+        let https = Url::parse("https://ecs.eu-west-1.amazonaws.com/").unwrap();
+        let _ = secure.send("POST", &https, &[], Some(b"{}"));
+        let seen = secure_proxy.requests().to_vec();
+        assert_eq!(seen[0].method, "CONNECT");
+        assert_eq!(seen[0].path, "ecs.eu-west-1.amazonaws.com:443");
+        assert_eq!(proxy.requests().len(), through_proxy);
+
+        // The local endpoints never use a proxy.
+        let mut local_server = TestServer::start(vec![Reply::json(200, "{}")]);
+        let local = Url::parse(&local_server.url).unwrap();
+        HttpClient::local(TIMEOUTS)
+            .send("GET", &local, &[], None)
+            .unwrap();
+        assert_eq!(local_server.requests().len(), 1);
+        assert_eq!(proxy.requests().len(), through_proxy);
+    }
+}

@@ -715,3 +715,154 @@ fn no_secret_in_log_lines_or_errors() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+/// A client whose credentials come from the scripted container endpoint `creds`.
+fn container_client(ecs: &TestServer, creds: &TestServer) -> EcsClient {
+    let full_uri = format!("{}/creds", creds.url);
+    EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .retry_base_delay(Duration::from_millis(1))
+        .build()
+        .unwrap()
+}
+
+fn signed_with(seen: &Seen) -> String {
+    let auth = seen.header("authorization").expect("authorization");
+    auth.split("Credential=")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_expired_token_answer_fetches_fresh_credentials_and_retries_once() {
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let mut creds = TestServer::start(vec![
+        Reply::json(200, &credentials_json("ASIAFIRST", later)),
+        Reply::json(200, &credentials_json("ASIASECOND", later)),
+        Reply::json(200, &credentials_json("ASIATHIRD", later)),
+    ]);
+    let expired = r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#;
+    let mut ecs = TestServer::start(vec![
+        Reply::json(400, expired),
+        Reply::json(200, &protected(true, Some(1.8e9))),
+    ]);
+    let client = container_client(&ecs, &creds);
+    let state = client.update_task_protection(true, Some(30)).unwrap();
+    assert!(state.enabled);
+    let seen = ecs.requests().to_vec();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(signed_with(&seen[0]), "ASIAFIRST");
+    assert_eq!(signed_with(&seen[1]), "ASIASECOND");
+    assert_signed_by(
+        &seen[1],
+        "ASIASECOND",
+        "secret-ASIASECOND",
+        Some("token-ASIASECOND"),
+    );
+    assert_eq!(creds.requests().len(), 2);
+
+    // Expired again after the refresh: returned, after one retry only.
+    ecs.script(vec![Reply::json(400, expired)]);
+    let err = client.update_task_protection(true, Some(30)).unwrap_err();
+    assert_eq!(
+        err.as_api().map(|a| a.code.as_str()),
+        Some("ExpiredTokenException")
+    );
+    assert_eq!(ecs.requests().len(), 4);
+    assert_eq!(creds.requests().len(), 3);
+}
+
+#[test]
+fn a_token_with_a_newline_is_a_configuration_error() {
+    let mut ecs = TestServer::start(vec![Reply::json(200, &protected(true, Some(1.8e9)))]);
+    let url = ecs.url.clone();
+    let build = |creds: Credentials| {
+        EcsClient::builder()
+            .env(&Env::from_vars([
+                ("AWS_ENDPOINT_URL_ECS", url.as_str()),
+                ("AWS_REGION", "eu-west-1"),
+            ]))
+            .task(TASK_ARN, CLUSTER)
+            .credentials(creds)
+            .build()
+    };
+    let err = build(Credentials::new("ASIA", "secret", Some("token-1\n".into()))).unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        "invalid EcsClientBuilder::credentials: the session token contains a newline, \
+         which cannot be sent in a header"
+    );
+    assert!(!err.to_string().contains("token-1"));
+    // From the environment the variable is trimmed, as the Rust SDK does.
+    let client = client(&ecs, &[("AWS_SESSION_TOKEN", "session-token-1\n")]);
+    client.update_task_protection(true, Some(30)).unwrap();
+    assert_eq!(
+        ecs.requests()[0].header("x-amz-security-token"),
+        Some("session-token-1")
+    );
+    // Inside the value it is refused, naming the variable.
+    let err = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIA"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "line-one\nline-two"),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid AWS_SESSION_TOKEN: the session token contains a newline, which cannot be \
+         sent in a header"
+    );
+    assert_eq!(ecs.requests().len(), 1);
+}
+
+#[test]
+fn the_credential_id_is_redacted_in_errors_debug_and_logs() {
+    const ID: &str = "/v2/credentials/7f3c2b1a-secret-credential-id";
+    let logs = captured_logs();
+    let ecs = TestServer::start(vec![]);
+    let client = EcsClient::builder()
+        .env(&Env::from_vars([
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", ID),
+        ]))
+        .task(TASK_ARN, CLUSTER)
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    // 169.254.170.2 is not reachable here: the fetch fails, naming the endpoint.
+    let err = client.update_task_protection(true, Some(30)).unwrap_err();
+    let shown = format!("{err} {err:?} {client:?} {client:#?}");
+    assert!(
+        shown.contains("http://169.254.170.2/** credential id redacted **"),
+        "{shown}"
+    );
+    // This crate's log lines; ureq logs request URIs at debug level under its own target
+    // (the README says to keep `ureq` at info or above).
+    let logs = logs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|line| line.contains(" ecs_protect"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(logs.contains("credential id redacted"), "the capture works");
+    for text in [&shown, &logs] {
+        assert!(!text.contains("7f3c2b1a-secret-credential-id"), "{text}");
+    }
+}
