@@ -247,3 +247,6 @@ impl ProvideCredentials for ImdsProvider {
         Ok(creds)
     }
 }
+
+#[cfg(test)]
+mod tests;

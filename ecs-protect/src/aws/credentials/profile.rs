@@ -202,3 +202,6 @@ pub(crate) fn parse(text: &str, is_config: bool) -> Profiles {
     }
     profiles
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,6 +47,39 @@ fn environment_needs_both_halves() {
     assert_eq!(creds.session_token(), Some("TOKEN"));
     assert_eq!(creds.expires_at(), None);
     assert_eq!(from_environment(&env(&[])).unwrap(), None);
+    // Trimmed, and a blank value counts as unset (as the Rust SDK).
+    let padded = env(&[
+        ("AWS_ACCESS_KEY_ID", " AKID\n"),
+        ("AWS_SECRET_ACCESS_KEY", "\tSECRET "),
+        ("AWS_SESSION_TOKEN", "TOKEN\r\n"),
+    ]);
+    let creds = from_environment(&padded).unwrap().unwrap();
+    assert_eq!(
+        (
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            creds.session_token()
+        ),
+        ("AKID", "SECRET", Some("TOKEN"))
+    );
+    let blank = env(&[
+        ("AWS_ACCESS_KEY_ID", "  "),
+        ("AWS_SECRET_ACCESS_KEY", "\n"),
+        ("AWS_SESSION_TOKEN", " "),
+    ]);
+    assert_eq!(from_environment(&blank).unwrap(), None);
+    let no_token = env(&[
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ("AWS_SESSION_TOKEN", "  "),
+    ]);
+    assert_eq!(
+        from_environment(&no_token)
+            .unwrap()
+            .unwrap()
+            .session_token(),
+        None
+    );
 
     let err = from_environment(&env(&[("AWS_ACCESS_KEY_ID", "AKID")])).unwrap_err();
     assert_eq!(
@@ -82,16 +115,79 @@ fn default_chain_order() {
     )]);
     assert!(format!("{:?}", default_chain(&container).unwrap()).contains("ContainerProvider"));
 
-    let err = default_chain(&env(&[])).unwrap_err();
-    assert!(
-        err.to_string().starts_with(
-            "could not load AWS credentials from the environment: no credentials found"
-        ),
-        "{err}"
+    let err = default_chain(&env(&[("AWS_EC2_METADATA_DISABLED", "true")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not load AWS credentials from the environment: no credentials found: set \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (a profile with static \
+         keys or credential_process), or run in an ECS task with a task role \
+         (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) or on EC2 with an instance role; EC2 \
+         instance metadata is disabled (AWS_EC2_METADATA_DISABLED)"
     );
     // A bad setting is reported, not skipped.
     let bad = env(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/")]);
     assert!(matches!(default_chain(&bad), Err(Error::Config { .. })));
+}
+
+#[test]
+fn default_chain_profile_then_container_then_instance_metadata() {
+    let dir = std::env::temp_dir().join(format!("ecs-protect-chain-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".aws")).unwrap();
+    std::fs::write(
+        dir.join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let home = dir.to_str().unwrap();
+    let relative = (
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "/v2/credentials/x",
+    );
+    // The environment wins over the profile, the profile over the container endpoint.
+    let with_env = env(&[
+        ("HOME", home),
+        ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        relative,
+    ]);
+    assert_eq!(
+        default_chain(&with_env)
+            .unwrap()
+            .credentials()
+            .unwrap()
+            .access_key_id(),
+        "AKIAENV"
+    );
+    let profile = default_chain(&env(&[("HOME", home), relative])).unwrap();
+    assert_eq!(
+        profile.credentials().unwrap().access_key_id(),
+        "AKIAPROFILE"
+    );
+    let container = default_chain(&env(&[relative])).unwrap();
+    assert!(format!("{container:?}").contains("ContainerProvider"));
+
+    // Instance metadata last, when its token endpoint answers.
+    let expires = SystemTime::now() + Duration::from_secs(3600);
+    let json = credentials_json("ASIAEC2", expires);
+    let server = TestServer::start(vec![
+        Reply::json(200, "token"),
+        Reply::json(200, "role"),
+        Reply::json(200, &json),
+    ]);
+    let imds = default_chain(&env(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &server.url)])).unwrap();
+    assert!(format!("{imds:?}").contains("ImdsProvider"));
+    assert_eq!(imds.credentials().unwrap().access_key_id(), "ASIAEC2");
+    // Not answering: the error says so, after about a second at most.
+    let closed = closed_port_url();
+    let started = std::time::Instant::now();
+    let err = default_chain(&env(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed)])).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.to_string()
+            .contains("EC2 instance metadata did not answer"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Signals "a fetch has started", then waits for "go on".

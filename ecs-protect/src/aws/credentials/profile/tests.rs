@@ -1,0 +1,274 @@
+//! Profiles: static keys, `credential_process` (a small script printing the JSON), a
+//! missing profile, a failing process, bad JSON; each error clear.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// A fresh directory with `config` and `credentials` files as given (`None`: absent).
+fn home(config: Option<&str>, credentials: Option<&str>) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ecs-protect-profile-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let aws = dir.join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    if let Some(text) = config {
+        std::fs::write(aws.join("config"), text).unwrap();
+    }
+    if let Some(text) = credentials {
+        std::fs::write(aws.join("credentials"), text).unwrap();
+    }
+    dir
+}
+
+fn provider(
+    home: &Path,
+    extra: &[(&str, &str)],
+) -> Result<Option<Arc<dyn ProvideCredentials>>, Error> {
+    let mut vars = vec![("HOME".to_owned(), home.display().to_string())];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    from_env(&Env::from_vars(vars))
+}
+
+/// A shell script printing `output` and exiting with `status`.
+fn script(dir: &Path, name: &str, output: &str, status: i32) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncat <<'JSON'\n{output}\nJSON\necho 'diagnostic on stderr' >&2\nexit {status}\n"),
+    )
+    .unwrap();
+    format!("sh {}", path.display())
+}
+
+#[test]
+fn parses_both_file_formats() {
+    let config = parse(
+        "# comment\n[default]\nregion = eu-west-1\n[profile dev]\naws_access_key_id = AKIADEV\n\
+         s3 =\n  max_concurrent_requests = 10\n; another\n[sso-session corp]\nsso_region = x\n\
+         [profile  spaced ]\nKey = Value\n[profileless]\nx = y\n",
+        true,
+    );
+    assert_eq!(config["default"]["region"], "eu-west-1");
+    assert_eq!(config["dev"]["aws_access_key_id"], "AKIADEV");
+    assert_eq!(config["dev"]["s3"], "");
+    assert!(!config["dev"].contains_key("max_concurrent_requests"));
+    assert_eq!(config["spaced"]["key"], "Value");
+    assert!(!config.contains_key("corp") && !config.contains_key("sso-session corp"));
+    assert!(!config.contains_key("profileless") && !config.contains_key("less"));
+    let credentials = parse("[dev]\naws_secret_access_key=s = with equals\n", false);
+    assert_eq!(
+        credentials["dev"]["aws_secret_access_key"],
+        "s = with equals"
+    );
+}
+
+#[test]
+fn a_profile_with_static_keys() {
+    let dir = home(
+        Some("[profile dev]\nregion = eu-west-1\naws_access_key_id = AKIACONFIG\n"),
+        Some(
+            "[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = dev-secret\n\
+              aws_session_token = dev-token\n[default]\naws_access_key_id = AKIADEFAULT\n\
+              aws_secret_access_key = default-secret\n",
+        ),
+    );
+    // The credentials file wins over the config file for the same key.
+    let dev = provider(&dir, &[("AWS_PROFILE", "dev")]).unwrap().unwrap();
+    let creds = dev.fetch().unwrap();
+    assert_eq!(creds.access_key_id(), "AKIADEV");
+    assert_eq!(creds.secret_access_key(), "dev-secret");
+    assert_eq!(creds.session_token(), Some("dev-token"));
+    // No AWS_PROFILE: the default profile.
+    let default = provider(&dir, &[]).unwrap().unwrap().fetch().unwrap();
+    assert_eq!(default.access_key_id(), "AKIADEFAULT");
+    assert_eq!(default.session_token(), None);
+    // Files named by variables (`~/` expanded).
+    let other = home(None, None);
+    std::fs::write(
+        other.join("creds.ini"),
+        "[x]\naws_access_key_id=AKIAX\naws_secret_access_key=s\n",
+    )
+    .unwrap();
+    let named = provider(
+        &other,
+        &[
+            ("AWS_PROFILE", " x "),
+            ("AWS_SHARED_CREDENTIALS_FILE", "~/creds.ini"),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(named.fetch().unwrap().access_key_id(), "AKIAX");
+}
+
+#[test]
+fn a_missing_profile_or_one_without_credentials() {
+    let dir = home(
+        Some("[default]\nregion = eu-west-1\n[profile bare]\nregion = x\n"),
+        None,
+    );
+    // The default profile with a region only: this source has nothing, the chain goes on.
+    assert!(provider(&dir, &[]).unwrap().is_none());
+    // No files at all, no AWS_PROFILE: nothing.
+    assert!(provider(&home(None, None), &[]).unwrap().is_none());
+    assert!(
+        from_env(&Env::from_vars([("AWS_REGION", "eu-west-1")]))
+            .unwrap()
+            .is_none()
+    );
+
+    let err = provider(&dir, &[("AWS_PROFILE", "prod")])
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "invalid AWS_PROFILE: profile \"prod\" was not found in {} or {}",
+            dir.join(".aws/config").display(),
+            dir.join(".aws/credentials").display()
+        )
+    );
+    let err = provider(&dir, &[("AWS_PROFILE", "bare")])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("invalid profile bare in ")
+            && err.ends_with(
+                "has no credentials: set aws_access_key_id and \
+                              aws_secret_access_key, or credential_process"
+            ),
+        "{err}"
+    );
+    let half = home(None, Some("[default]\naws_access_key_id = AKIA\n"));
+    let err = provider(&half, &[]).err().unwrap().to_string();
+    assert!(
+        err.ends_with("sets only one of aws_access_key_id and aws_secret_access_key: set both"),
+        "{err}"
+    );
+    let role = home(
+        Some("[profile r]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = d\n"),
+        None,
+    );
+    let err = provider(&role, &[("AWS_PROFILE", "r")])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("role_arn (assume-role) is not supported"),
+        "{err}"
+    );
+    let bad = home(
+        None,
+        Some("[default]\naws_access_key_id = AKIA\naws_secret_access_key = has space\n"),
+    );
+    let err = provider(&bad, &[]).err().unwrap().to_string();
+    assert!(
+        err.ends_with("the secret access key contains a space, which cannot be sent in a header"),
+        "{err}"
+    );
+    assert!(!err.contains("has space"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_profile_with_credential_process() {
+    let dir = home(None, None);
+    let ok = script(
+        &dir,
+        "ok.sh",
+        r#"{"Version": 1, "AccessKeyId": "ASIAPROC", "SecretAccessKey": "proc-secret", "SessionToken": "proc-token", "Expiration": "2099-01-01T00:00:00Z"}"#,
+        0,
+    );
+    std::fs::write(
+        dir.join(".aws/config"),
+        format!("[profile proc]\ncredential_process = {ok}\n"),
+    )
+    .unwrap();
+    let proc = provider(&dir, &[("AWS_PROFILE", "proc")]).unwrap().unwrap();
+    let creds = proc.fetch().unwrap();
+    assert_eq!(creds.access_key_id(), "ASIAPROC");
+    assert_eq!(creds.secret_access_key(), "proc-secret");
+    assert_eq!(creds.session_token(), Some("proc-token"));
+    assert_eq!(
+        creds.expires_at(),
+        crate::aws::time::parse_rfc3339("2099-01-01T00:00:00Z")
+    );
+    // Static keys in the same profile win, as in botocore and the Go SDK.
+    std::fs::write(
+        dir.join(".aws/credentials"),
+        "[proc]\naws_access_key_id = AKIASTATIC\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let both = provider(&dir, &[("AWS_PROFILE", "proc")]).unwrap().unwrap();
+    assert_eq!(both.fetch().unwrap().access_key_id(), "AKIASTATIC");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failing_credential_process_or_bad_json_is_a_clear_error() {
+    let dir = home(None, None);
+    let failing = script(&dir, "fail.sh", "", 3);
+    let bad_json = script(&dir, "bad.sh", "{\"Version\": 1, \"AccessKeyId\": ", 0);
+    let no_version = script(
+        &dir,
+        "old.sh",
+        r#"{"AccessKeyId": "A", "SecretAccessKey": "s3cr3t"}"#,
+        0,
+    );
+    std::fs::write(
+        dir.join(".aws/config"),
+        format!(
+            "[profile failing]\ncredential_process = {failing}\n\
+             [profile bad]\ncredential_process = {bad_json}\n\
+             [profile old]\ncredential_process = {no_version}\n\
+             [profile absent]\ncredential_process = /nonexistent/helper --flag\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.join(".aws/config").display().to_string();
+    let fetch = |profile: &str| {
+        provider(&dir, &[("AWS_PROFILE", profile)])
+            .unwrap()
+            .unwrap()
+            .fetch()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        fetch("failing"),
+        format!(
+            "could not load AWS credentials from credential_process of profile failing in \
+             {config}: the command failed (exit status: 3): diagnostic on stderr"
+        )
+    );
+    let bad = fetch("bad");
+    assert!(
+        bad.starts_with(&format!(
+            "could not load AWS credentials from credential_process of profile bad in {config}: \
+             unexpected output: expected a JSON object, got malformed JSON"
+        )),
+        "{bad}"
+    );
+    let old = fetch("old");
+    assert!(
+        old.ends_with("unexpected output: missing field Version (expected 1)"),
+        "{old}"
+    );
+    assert!(!old.contains("s3cr3t"));
+    let absent = fetch("absent");
+    assert!(
+        absent.contains("the command failed (exit status: 127)"),
+        "{absent}"
+    );
+}
