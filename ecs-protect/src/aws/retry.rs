@@ -269,7 +269,8 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` (given the 1-based attempt number) until it succeeds, fails for good,
-    /// runs out of attempts or the quota is empty. A [`Kind::ClockSkew`] failure is
+    /// runs out of attempts or the quota is empty. A [`Kind::ExpiredCredentials`] failure is
+    /// retried at once, once per call. A [`Kind::ClockSkew`] failure is
     /// retried at once, without backoff or quota, but never twice in a row.
     ///
     /// # Errors
@@ -443,6 +444,10 @@ mod tests {
         }
         let mode = |v: &str| RetryPolicy::from_env(&Env::from_vars([("AWS_RETRY_MODE", v)]));
         assert!(mode("standard").is_ok() && mode("adaptive").is_ok());
+        // Any case, surrounding spaces ignored; blank counts as unset.
+        for given in ["Standard", " STANDARD\n", "Legacy", "ADAPTIVE ", "  "] {
+            assert!(mode(given).is_ok(), "{given:?}");
+        }
         assert_eq!(
             mode("fast").unwrap_err().to_string(),
             "invalid AWS_RETRY_MODE: expected standard, legacy or adaptive, got \"fast\""
@@ -530,6 +535,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(calls, 2);
         assert!(slept.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn expired_credentials_are_retried_once_per_call_at_once() {
+        let (policy, slept) = recording_policy(1);
+        let mut calls = 0;
+        policy
+            .run::<()>("Op", |_| {
+                calls += 1;
+                Err(fail(Kind::ExpiredCredentials))
+            })
+            .unwrap_err();
+        assert_eq!(calls, 2);
+        // A skew correction and an expired token in one call: each retried once.
+        let mut calls = 0;
+        let result = policy.run("Op", |n| {
+            calls += 1;
+            match n {
+                1 => Err(fail(Kind::ClockSkew)),
+                2 => Err(fail(Kind::ExpiredCredentials)),
+                _ => Ok(()),
+            }
+        });
+        assert!(result.is_ok());
+        assert_eq!(calls, 3);
+        assert!(slept.lock().unwrap().is_empty());
+        assert!(is_expired_credentials_code("ExpiredTokenException"));
+        assert!(is_expired_credentials_code("ExpiredToken"));
+        assert!(!is_expired_credentials_code("ExpiredTokenExceptionX"));
     }
 
     #[test]

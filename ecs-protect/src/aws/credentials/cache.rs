@@ -15,7 +15,8 @@ use crate::aws::time::Skew;
 pub(crate) const ADVISORY_REFRESH: Duration = Duration::from_secs(15 * 60);
 /// See [`ADVISORY_REFRESH`].
 pub(crate) const MANDATORY_REFRESH: Duration = Duration::from_secs(10 * 60);
-/// Credentials this close to expiry (on the server's clock) are not signed with.
+/// Credentials this close to expiry (on the server's clock) are not signed with; an eighth
+/// of the lifetime for credentials living less than two minutes.
 pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
 
 /// The clock a cache reads; replaced in tests.
@@ -62,7 +63,8 @@ struct State {
 ///
 /// - The refresh windows scale with the credentials' lifetime: 15 and 10 minutes before
 ///   expiry for an hour or more, a half and a third of the lifetime for shorter ones (so
-///   15-minute credentials are not re-fetched on every call).
+///   15-minute credentials are not re-fetched on every call). Within 15 s of expiry (an
+///   eighth of the lifetime for short-lived ones) they are no longer used.
 /// - Advisory window: one caller refreshes, the others keep using the cached credentials.
 /// - Mandatory window: callers wait for one refresh.
 /// - A failed refresh while the cached credentials are still valid keeps them, logs a
@@ -92,6 +94,11 @@ pub(crate) fn refresh_windows(lifetime: Duration) -> (Duration, Duration) {
         ADVISORY_REFRESH.min(lifetime / 2),
         MANDATORY_REFRESH.min(lifetime / 3),
     )
+}
+
+/// How close to expiry credentials valid for `lifetime` stop being used.
+pub(crate) fn expiry_margin(lifetime: Duration) -> Duration {
+    EXPIRY_MARGIN.min(lifetime / 8)
 }
 
 /// How long to wait after a failed refresh when `left` remains before expiry: a tenth of
@@ -139,7 +146,7 @@ impl CachingProvider {
             .and_then(|e| e.duration_since(entry.fetched_at).ok())
             .unwrap_or(Duration::ZERO);
         let (advisory, mandatory) = refresh_windows(lifetime);
-        if left <= EXPIRY_MARGIN {
+        if left <= expiry_margin(lifetime) {
             Freshness::Unusable
         } else if left > advisory {
             Freshness::Fresh

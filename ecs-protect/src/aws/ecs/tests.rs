@@ -200,8 +200,9 @@ fn get_task_protection_reads_the_state() {
 
 #[test]
 fn rotated_container_credentials_are_picked_up() {
-    // Credentials about to expire (within the 15 s margin) are fetched again at each call.
-    let soon = SystemTime::now() + Duration::from_secs(10);
+    // Credentials past their expiry margin are fetched again at each call (here they come
+    // already expired; a scripted endpoint does not check).
+    let soon = SystemTime::now() - Duration::from_secs(1);
     let mut creds = TestServer::start(vec![
         Reply::json(200, &credentials_json("ASIAFIRST", soon)),
         Reply::json(200, &credentials_json("ASIASECOND", soon)),
