@@ -1,11 +1,15 @@
 //! AWS Signature Version 4 request signing, as pure functions of the request, the
 //! credentials and the time.
 //!
-//! The [`Signer`] turns a [`SignableRequest`] (method, raw path, raw query pairs, headers,
-//! body) and [`SigningParams`] (credentials, region, service, time) into the headers to add
+//! The [`Signer`] turns a [`SignableRequest`] (method, the path as sent on the wire, raw
+//! query pairs, headers, body) and [`SigningParams`] (credentials, region, service, time) into the headers to add
 //! to the request: `x-amz-date`, `x-amz-security-token` when there is a session token, and
 //! `authorization`. Nothing is read from the environment or the clock: the time is an input,
 //! so the same inputs always give the same signature.
+//!
+//! The path is the one on the request line, already percent-encoded where needed: the
+//! signer encodes it once more, as every service but S3 expects (see
+//! [`SignableRequest::path`]).
 //!
 //! The intermediate texts are kept for inspection: [`SignedRequest::canonical_request`] and
 //! [`SignedRequest::string_to_sign`] display exactly the text the specification defines,

@@ -219,10 +219,11 @@ impl fmt::Debug for StringToSign {
 /// The signing algorithm's name, first in the string to sign and the `Authorization` header.
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-/// The canonical URI of a raw (not yet percent-encoded) path.
+/// The canonical URI of a request path as sent on the wire.
 ///
 /// Each byte outside the RFC 3986 unreserved set (`A-Z a-z 0-9 - . _ ~`) and `/` is
-/// percent-encoded once, in uppercase hex. With `normalize`, `.` and `..` segments and
+/// percent-encoded, in uppercase hex, including `%` (so an already-encoded wire path is
+/// encoded twice, as every service but S3 expects). With `normalize`, `.` and `..` segments and
 /// repeated slashes are removed first (a trailing slash is kept). An empty path is `/`.
 ///
 /// # Example
@@ -233,6 +234,7 @@ pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// assert_eq!(canonical_uri("//example/./a/../space here/", true), "/example/space%20here/");
 /// assert_eq!(canonical_uri("//example//", false), "//example//");
 /// assert_eq!(canonical_uri("", true), "/");
+/// assert_eq!(canonical_uri("/a%20b", true), "/a%2520b");
 /// ```
 pub fn canonical_uri(path: &str, normalize: bool) -> String {
     let mut out = String::with_capacity(path.len() + 1);

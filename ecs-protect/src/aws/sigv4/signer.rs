@@ -51,7 +51,33 @@ impl fmt::Debug for SigningParams<'_> {
 pub struct SignableRequest<'a> {
     /// The HTTP method, e.g. `POST`, as sent.
     pub method: &'a str,
-    /// The raw path, not yet percent-encoded (`/` for ECS); the signer encodes it once.
+    /// The path exactly as sent on the request line (`/` for ECS). The signer
+    /// percent-encodes it once more for the canonical request (every byte outside
+    /// `A-Z a-z 0-9 - . _ ~ /`, so `%` becomes `%25`): the double encoding every service
+    /// but S3 expects. For S3, which expects the path encoded once, give the decoded path.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams};
+    ///
+    /// let request = SignableRequest {
+    ///     method: "GET",
+    ///     path: "/queue%20name", // as on the wire
+    ///     query: &[],
+    ///     headers: &[("host", "example.amazonaws.com")],
+    ///     body: b"",
+    /// };
+    /// let params = SigningParams {
+    ///     access_key_id: "AKIDEXAMPLE",
+    ///     secret_access_key: "secret",
+    ///     session_token: None,
+    ///     region: "us-east-1",
+    ///     service: "service",
+    ///     time: SystemTime::UNIX_EPOCH,
+    /// };
+    /// let signed = Signer::new().sign(&request, &params);
+    /// assert!(signed.canonical_request().to_string().starts_with("GET\n/queue%2520name\n"));
+    /// ```
     pub path: &'a str,
     /// The raw (not yet percent-encoded) query pairs, in any order.
     pub query: &'a [(&'a str, &'a str)],
@@ -83,7 +109,8 @@ impl fmt::Debug for SignableRequest<'_> {
 /// ```
 /// use ecs_protect::sigv4::SigningSettings;
 ///
-/// // The S3 style: sign the path as written and add `x-amz-content-sha256`.
+/// // The S3 style: no path normalisation (give the decoded path: S3 expects it encoded
+/// // once) and an `x-amz-content-sha256` header.
 /// let s3 = SigningSettings::default()
 ///     .normalize_path(false)
 ///     .content_sha256_header(true);
