@@ -1,6 +1,6 @@
 //! The AWS side: SigV4 signing, credentials, task metadata, the ECS client and retries.
 //!
-//! Layers, bottom up: `url` and `time` (parsing), `proxy` and `ca_bundle` (what `http`
+//! Layers, bottom up: `url`, `civil` (calendar arithmetic) and `time` (parsing), `proxy` and `ca_bundle` (what `http`
 //! connects through and trusts), `http` (one exchange over ureq),
 //! `sigv4` (signing), `credentials`, `retry` (standard mode), `signed` (a signed, retried
 //! call), `metadata` (which task this is), `endpoint` (region and ECS endpoint), `ecs` (the
@@ -10,6 +10,7 @@ pub mod sigv4;
 
 pub(crate) mod api_error;
 mod ca_bundle;
+pub(crate) mod civil;
 pub(crate) mod credentials;
 mod ecs;
 mod endpoint;

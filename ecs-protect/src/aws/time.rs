@@ -2,70 +2,12 @@
 //! the agent's `ExpirationDate`), RFC 1123 (the HTTP `Date` header), epoch seconds (ECS's
 //! `expirationDate`).
 //!
-//! Every parser returns `None` on bad input; the caller names the field in its error.
+//! Every parser returns `None` on bad input; the caller names the field in its error. The
+//! calendar arithmetic is `civil`'s, shared with SigV4's `X-Amz-Date`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// A UTC calendar time checked field by field, turned into a `SystemTime`; `None` when a
-/// field is out of range or the time is before 1970. A leap second (`:60`) counts as `:59`.
-fn from_civil(
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-) -> Option<SystemTime> {
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400
-        + i64::from(hour) * 3600
-        + i64::from(minute) * 60
-        + i64::from(second.min(59));
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
+use super::civil::{from_civil, to_civil};
 
 /// Reads exactly `n` ASCII digits from the front of `s`.
 fn digits(s: &mut &[u8], n: usize) -> Option<u32> {
@@ -183,16 +125,6 @@ pub(crate) fn from_epoch_seconds(secs: f64) -> Option<SystemTime> {
         return None;
     }
     UNIX_EPOCH.checked_add(Duration::from_secs_f64(secs))
-}
-
-/// The UTC calendar fields of `time` (before 1970 reads as 1970-01-01T00:00:00).
-pub(crate) fn to_civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400) as u32;
-    (year, month, day, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// `time` as RFC 3339 in UTC with whole seconds: `2026-11-24T21:57:44Z`; for log lines.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::aws::time::to_civil;
+use crate::aws::civil::to_civil;
 
 /// `time` moved by `skew_secs` (positive: the fake's clock is ahead of the real one).
 pub(crate) fn skewed(time: SystemTime, skew_secs: i64) -> SystemTime {

@@ -366,7 +366,7 @@ fn signature_errors_without_skew_are_not_retried() {
 }
 
 fn http_date(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = time::to_civil(t);
+    let (y, mo, d, h, mi, s) = crate::aws::civil::to_civil(t);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

@@ -1,7 +1,9 @@
-//! `SystemTime` to the SigV4 basic ISO 8601 form `YYYYMMDD'T'HHMMSS'Z'`, by civil-from-days
-//! arithmetic (no date crate).
+//! `SystemTime` to the SigV4 basic ISO 8601 form `YYYYMMDD'T'HHMMSS'Z'` and back, on the
+//! crate's one calendar module (`aws::civil`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::aws::civil;
 
 /// Formats `time` as SigV4's `X-Amz-Date` value, `YYYYMMDD'T'HHMMSS'Z'` in UTC.
 ///
@@ -18,22 +20,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// assert_eq!(format_amz_date(time), "20150830T123600Z");
 /// ```
 pub fn format_amz_date(time: SystemTime) -> String {
-    let seconds = unix_seconds(time);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    let (year, month, day, hour, minute, second) = civil::to_civil(time);
+    format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
 }
 
 /// Parses an `X-Amz-Date` value, `YYYYMMDD'T'HHMMSS'Z'`, back into a `SystemTime`.
 ///
-/// Returns `None` unless `text` is exactly that form with a real date and time (seconds up
-/// to 60 are accepted for leap seconds) no earlier than 1970. A server (such as the fake AWS)
+/// Returns `None` unless `text` is exactly that form with a real date and time (a leap
+/// second, `60`, counts as `59`) no earlier than 1970. A server (such as the fake AWS)
 /// uses it to re-sign a received request at the time the client signed it.
 ///
 /// # Example
@@ -52,7 +46,7 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = text.get(range)?;
         if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
             return None;
@@ -61,74 +55,13 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
     };
     let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
     let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
-    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    // Reject days past the month's end (e.g. 20230230) by the round trip.
-    let (y, m, d) = civil_from_days(days);
-    if (y, i64::from(m), i64::from(d)) != (year, month, day) {
-        return None;
-    }
-    let seconds = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
-    UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
-}
-
-/// Days since 1970-01-01 of a (proleptic Gregorian) date, after Howard Hinnant's
-/// `days_from_civil`; `month` in 1-12, `year` in 0-9999.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400; // [0, 399]
-    let march_month = if month > 2 { month - 3 } else { month + 9 }; // [0, 11]
-    let day_of_year = (153 * march_month + 2) / 5 + day - 1; // [0, 365]
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// Whole seconds since the Unix epoch, negative before it (floored).
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => {
-            let before = before.duration();
-            let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
-            // Floor: 0.5 s before the epoch is in second -1.
-            if before.subsec_nanos() > 0 {
-                -whole.saturating_add(1)
-            } else {
-                -whole
-            }
-        }
-    }
-}
-
-/// (year, month 1-12, day 1-31) of the day `days` after 1970-01-01, after Howard Hinnant's
-/// `civil_from_days` (http://howardhinnant.github.io/date_algorithms.html).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Clamp far outside any real clock so the arithmetic below cannot overflow.
-    let z = days.clamp(-(1 << 40), 1 << 40) + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097); // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
-    let mp = (5 * day_of_year + 2) / 153; // [0, 11], March-based
-    let day = day_of_year - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction; the fallbacks are never taken.
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
+    civil::from_civil(i64::from(year), month, day, hour, minute, second)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(seconds)
@@ -197,31 +130,6 @@ mod tests {
             "20150830T123600Z ",
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn agrees_with_a_day_by_day_count_over_four_centuries() {
-        // Walk day by day from 1970 and compare with the closed form.
-        let (mut year, mut month, mut day) = (1970_i64, 1_u32, 1_u32);
-        for days in 0..146_097_i64 {
-            assert_eq!(civil_from_days(days), (year, month, day), "day {days}");
-            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-            let month_len = match month {
-                2 if leap => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            day += 1;
-            if day > month_len {
-                day = 1;
-                month += 1;
-                if month > 12 {
-                    month = 1;
-                    year += 1;
-                }
-            }
         }
     }
 }
