@@ -91,6 +91,11 @@ fn a_profile_with_static_keys() {
     let default = provider(&dir, &[]).unwrap().unwrap().fetch().unwrap();
     assert_eq!(default.access_key_id(), "AKIADEFAULT");
     assert_eq!(default.session_token(), None);
+    // Without HOME, USERPROFILE (Windows) locates the files.
+    let windows = from_env(&Env::from_vars([("USERPROFILE", dir.to_str().unwrap())]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(windows.fetch().unwrap().access_key_id(), "AKIADEFAULT");
     // Files named by variables (`~/` expanded).
     let other = home(None, None);
     std::fs::write(
