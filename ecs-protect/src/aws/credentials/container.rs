@@ -195,12 +195,14 @@ impl ProvideCredentials for ContainerProvider {
             attempt += 1;
             thread::sleep(self.pause);
         };
-        parse(&response.body).map_err(|message| {
+        let creds = parse(&response.body).map_err(|message| {
             self.error(
                 format!("unexpected response from {}: {message}", self.url),
                 None,
             )
-        })
+        })?;
+        creds.check(self.origin)?;
+        Ok(creds)
     }
 }
 
