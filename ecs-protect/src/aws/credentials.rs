@@ -83,6 +83,26 @@ impl Credentials {
     pub(crate) fn session_token(&self) -> Option<&str> {
         self.session_token.as_deref()
     }
+
+    /// Checks that every part can be sent in a header: visible ASCII, no spaces or control
+    /// characters (a trailing newline in a token, say). `origin` names where they came from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `origin` and the part (never its value).
+    pub(crate) fn check(&self, origin: &str) -> Result<(), Error> {
+        let parts = [
+            ("access key id", Some(self.access_key_id.as_str())),
+            ("secret access key", Some(self.secret_access_key.as_str())),
+            ("session token", self.session_token.as_deref()),
+        ];
+        for (what, value) in parts {
+            if let Some(value) = value {
+                check_part(what, value, origin)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -123,28 +143,6 @@ pub(crate) struct StaticProvider(pub(crate) Credentials);
 impl ProvideCredentials for StaticProvider {
     fn fetch(&self) -> Result<Credentials, Error> {
         Ok(self.0.clone())
-    }
-}
-
-impl Credentials {
-    /// Checks that every part can be sent in a header: visible ASCII, no spaces or control
-    /// characters (a trailing newline in a token, say). `origin` names where they came from.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] naming `origin` and the part (never its value).
-    pub(crate) fn check(&self, origin: &str) -> Result<(), Error> {
-        let parts = [
-            ("access key id", Some(self.access_key_id.as_str())),
-            ("secret access key", Some(self.secret_access_key.as_str())),
-            ("session token", self.session_token.as_deref()),
-        ];
-        for (what, value) in parts {
-            if let Some(value) = value {
-                check_part(what, value, origin)?;
-            }
-        }
-        Ok(())
     }
 }
 
