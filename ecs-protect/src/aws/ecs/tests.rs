@@ -867,3 +867,32 @@ fn the_credential_id_is_redacted_in_errors_debug_and_logs() {
         assert!(!text.contains("7f3c2b1a-secret-credential-id"), "{text}");
     }
 }
+
+#[test]
+fn proxies_come_from_the_clients_env() {
+    let mut proxy = TestServer::start(vec![Reply::json(502, "{}")]);
+    let mut ecs = TestServer::start(vec![Reply::json(200, &protected(true, Some(1.8e9)))]);
+    // Through HTTP_PROXY: the proxy is asked to connect to the ECS endpoint.
+    let proxied = client(&ecs, &[("HTTP_PROXY", proxy.url.as_str())]);
+    assert!(proxied.update_task_protection(true, Some(30)).is_err());
+    let seen = proxy.requests().to_vec();
+    assert_eq!(seen[0].method, "CONNECT");
+    assert_eq!(seen[0].path, ecs.url.trim_start_matches("http://"));
+    assert!(ecs.requests().is_empty());
+    // NO_PROXY names the endpoint's host: direct.
+    let direct = client(
+        &ecs,
+        &[
+            ("HTTP_PROXY", proxy.url.as_str()),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    assert!(
+        direct
+            .update_task_protection(true, Some(30))
+            .unwrap()
+            .enabled
+    );
+    assert_eq!(ecs.requests().len(), 1);
+    assert_eq!(proxy.requests().len(), seen.len());
+}
