@@ -1,8 +1,11 @@
 //! [`Protector`] and [`Guard`]: reference-counted task protection.
 
+mod backoff;
 mod emf;
+mod notes;
 mod state;
 mod stats;
+mod transitions;
 mod worker;
 
 use std::fmt;
@@ -13,8 +16,9 @@ use std::time::{Duration, Instant};
 use emf::Emf;
 #[cfg(test)]
 use emf::Sink;
-use state::{ACQUIRE, Action, Inner, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
+use state::{ACQUIRE, Action, Inner, MARKED, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
 pub use stats::{State, Stats};
+use transitions::Release;
 
 use crate::config::Readable;
 use crate::{Backend, Config, Env, Error, FailurePolicy};
@@ -106,7 +110,7 @@ impl Drop for Handle {
     fn drop(&mut self) {
         let mut s = self.inner.lock();
         s.stopped = true;
-        drop(s);
+        self.inner.unlock(s);
         self.inner.notify();
     }
 }
@@ -266,9 +270,10 @@ impl Protector {
             return Ok(Guard {
                 protector: self.clone(),
                 protected: !inner.local,
+                marked: before & MARKED != 0,
             });
         }
-        release(inner);
+        release(inner, before & MARKED != 0);
         self.acquire_slow(policy)
     }
 
@@ -281,10 +286,11 @@ impl Protector {
             // `refuse` never returns an error under Proceed. Should that change, the unit
             // is still counted so that the guard's release balances.
             Err(_) => {
-                self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                let before = self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 Guard {
                     protector: self.clone(),
                     protected: false,
+                    marked: before & MARKED != 0,
                 }
             }
         }
@@ -304,7 +310,7 @@ impl Protector {
                 && inner.follows_installed.load(Ordering::SeqCst)
                 && crate::shutdown::installed_requested()
             {
-                drop(s);
+                inner.unlock(s);
                 inner.request_shutdown();
                 s = inner.lock();
             }
@@ -312,11 +318,13 @@ impl Protector {
                 return self.refuse(s, policy, Error::ShuttingDown);
             }
             if inner.word.load(Ordering::SeqCst) & OPEN != 0 {
-                // `OPEN` changes only under the lock we hold.
-                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                // `OPEN` (and `MARKED`) change only under the lock we hold.
+                let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                inner.unlock(s);
                 return Ok(Guard {
                     protector: self.clone(),
                     protected: !inner.local,
+                    marked: before & MARKED != 0,
                 });
             }
             if let Some(call) = s.call {
@@ -335,17 +343,15 @@ impl Protector {
                 }
             }
             match s.phase {
-                Phase::Draining | Phase::Window { .. } => {
+                Phase::Draining { .. } | Phase::Window { .. } => {
                     s = inner.wait(s, None);
                     continue;
                 }
-                Phase::Off | Phase::On => {}
+                Phase::Off | Phase::MaybeOn { .. } | Phase::On | Phase::Overrun => {}
             }
-            if let Some(backoff) = &s.backoff {
-                if Instant::now() < backoff.until {
-                    let err = duplicate(&backoff.error);
-                    return self.refuse(s, policy, err);
-                }
+            if let Some(backoff) = s.backoff.as_ref().filter(|b| Instant::now() < b.until) {
+                let err = duplicate(&backoff.error);
+                return self.refuse(s, policy, err);
             }
             let (next, attempt) = inner.enable(s, Action::Enable);
             s = next;
@@ -364,11 +370,12 @@ impl Protector {
         match policy {
             FailurePolicy::Require => {
                 s.counters.refused += 1;
-                log::debug!("work refused: {err}");
+                s.log(log::Level::Debug, format!("work refused: {err}"));
+                inner.unlock(s);
                 Err(err)
             }
             FailurePolicy::Proceed => {
-                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 s.counters.unprotected += 1;
                 // One warning, then at most one every ten seconds with a count, so that a
                 // busy worker under a long outage does not flood its log.
@@ -378,21 +385,23 @@ impl Protector {
                 {
                     let others = std::mem::take(&mut s.unwarned);
                     s.warned_at = Some(now);
-                    if others == 0 {
-                        log::warn!("proceeding without task protection: {err}");
+                    let message = if others == 0 {
+                        format!("proceeding without task protection: {err}")
                     } else {
-                        log::warn!(
+                        format!(
                             "proceeding without task protection: {err} ({others} more units ran \
                              unprotected since the last warning)"
-                        );
-                    }
+                        )
+                    };
+                    s.log(log::Level::Warn, message);
                 } else {
                     s.unwarned += 1;
                 }
-                drop(s);
+                inner.unlock(s);
                 Ok(Guard {
                     protector: self.clone(),
                     protected: false,
+                    marked: before & MARKED != 0,
                 })
             }
         }
@@ -419,11 +428,11 @@ impl Protector {
                 (Some(Action::Renew), _) => State::Renewing,
                 (Some(Action::Disable), _) => State::Disabling,
                 (None, Phase::On) => State::On,
-                (None, Phase::Draining) => State::Draining,
+                (None, Phase::Draining { .. }) => State::Draining,
+                (None, Phase::Overrun) => State::Overrun,
                 (None, Phase::Window { .. }) => State::Window,
-                (None, Phase::Off) if s.backoff.as_ref().is_some_and(|b| now < b.until) => {
-                    State::BackingOff
-                }
+                (None, Phase::MaybeOn { .. }) => State::MaybeOn,
+                (None, Phase::Off) if s.backing_off(now) => State::BackingOff,
                 (None, Phase::Off) => State::Off,
             }
         };
@@ -437,6 +446,8 @@ impl Protector {
             failures: c.failures,
             windows: c.windows,
             hard_caps: c.hard_caps,
+            overruns: c.overruns,
+            lapses: c.lapses,
             unprotected: c.unprotected,
             refused: c.refused,
             time_protected: c.time_protected + current,
@@ -520,12 +531,12 @@ impl Protector {
             while s.call.is_some() {
                 s = inner.wait(s, None);
             }
-            if matches!(s.phase, Phase::On | Phase::Draining) || s.maybe_on {
+            if s.phase.maybe_protected() {
                 inner.close();
-                s = inner.disable(s, "drain");
+                s = inner.disable(s, Release::Drain);
             }
         }
-        drop(s);
+        inner.unlock(s);
         if in_flight == 0 {
             Drained::Complete
         } else {
@@ -541,10 +552,25 @@ impl Protector {
 
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Counts one unit out; wakes the watchers if it was the last and someone watches.
+/// Counts one unit out (`marked`: admitted under `MARKED`); wakes the watchers if it was
+/// the last and someone watches, or the last of the units a breathing window waits for.
 #[inline]
-fn release(inner: &Inner) {
+fn release(inner: &Inner, marked: bool) {
     let before = inner.word.fetch_sub(RELEASE, Ordering::AcqRel);
+    if before & (WATCH | MARKED) != 0 {
+        release_watched(inner, before, marked);
+    }
+}
+
+#[cold]
+fn release_watched(inner: &Inner, before: u64, marked: bool) {
+    if before & MARKED != 0 && !marked {
+        let released = inner.old_released.fetch_add(1, Ordering::SeqCst) + 1;
+        if released >= inner.old_total.load(Ordering::SeqCst) {
+            inner.wake();
+            return;
+        }
+    }
     if count(before) == 1 && before & WATCH != 0 {
         inner.wake();
     }
@@ -605,6 +631,8 @@ impl AsRef<Protector> for Protector {
 pub struct Guard {
     protector: Protector,
     protected: bool,
+    /// Admitted while a breathing window was due (see `state::MARKED`).
+    marked: bool,
 }
 
 impl Guard {
@@ -619,7 +647,7 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        release(self.protector.inner());
+        release(self.protector.inner(), self.marked);
     }
 }
 

@@ -330,7 +330,9 @@ fn proceed_runs_unprotected_and_remembers_the_failure() {
     assert_eq!(backend.calls().len(), 1);
     let stats = protector.stats();
     assert_eq!((stats.unprotected, stats.failures), (2, 1));
-    assert_eq!(stats.state, State::BackingOff);
+    // A timed-out call may have been applied: protection is "maybe on" meanwhile.
+    assert_eq!(stats.state, State::MaybeOn);
+    assert!(protector.retry_in().is_some());
     assert_eq!(protector.in_flight(), 2);
 }
 
@@ -670,7 +672,9 @@ fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
     assert_eq!(protector.retry_in(), None, "no back-off before any failure");
     let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
     assert!(err.is_deployment_blocked());
-    let left = protector.retry_in().expect("backing off after DEPLOYMENT_BLOCKED");
+    let left = protector
+        .retry_in()
+        .expect("backing off after DEPLOYMENT_BLOCKED");
     assert!(
         left <= backoff && left >= backoff - Duration::from_secs(30),
         "remaining back-off {left:?} out of (30 s, 60 s]"
