@@ -164,7 +164,7 @@ impl Protector {
     /// As [`from_env`](Self::from_env).
     pub fn from_env_with(env: &Env) -> Result<Self, Error> {
         let config = Config::from_env_with(env)?;
-        let backend = crate::backend::from_env(env)?;
+        let backend = crate::backend::from_env(env, &config)?;
         Ok(Protector::from_parts(config, backend))
     }
 
@@ -331,7 +331,9 @@ impl Protector {
                 if call != Action::Disable {
                     joined = Some(s.attempt);
                 }
+                s.waiting += 1;
                 s = inner.wait(s, None);
+                s.waiting -= 1;
                 continue;
             }
             if let Some(id) = joined.take() {
@@ -344,7 +346,9 @@ impl Protector {
             }
             match s.phase {
                 Phase::Draining { .. } | Phase::Window { .. } => {
+                    s.waiting += 1;
                     s = inner.wait(s, None);
+                    s.waiting -= 1;
                     continue;
                 }
                 Phase::Off | Phase::MaybeOn { .. } | Phase::On | Phase::Overrun => {}
@@ -452,6 +456,7 @@ impl Protector {
             refused: c.refused,
             time_protected: c.time_protected + current,
             in_flight: inner.in_flight(),
+            waiting: s.waiting,
             state,
             shutting_down: s.shutdown,
         }

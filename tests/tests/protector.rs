@@ -211,13 +211,34 @@ fn protection_is_renewed_before_it_expires_during_a_long_unit() {
 }
 
 #[test]
-fn idle_protection_is_released_after_the_linger_not_renewed() {
+fn idle_protection_is_released_after_the_linger() {
+    let backend = RecordingBackend::new();
+    let linger = ms(200);
+    let protector = protector(fast().linger(linger), &backend);
+    drop(protector.acquire().unwrap());
+    let released = Instant::now();
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    let disable = backend.calls()[1].clone();
+    assert_eq!(disable.change, Protection::Off);
+    assert!(
+        disable.started >= released + linger,
+        "released {:?} after the last unit, before the linger of {linger:?}",
+        disable.started - released
+    );
+    assert_eq!(protector.stats().renewals, 0);
+}
+
+#[test]
+fn idle_protection_due_for_renewal_is_released_not_renewed() {
     let backend = RecordingBackend::new();
     backend.set_expiry(ms(40));
     let protector = protector(fast().linger(Duration::from_secs(60)), &backend);
     drop(protector.acquire().unwrap());
-    // Renewal time comes while idle: the protector disables rather than renews.
+    let released = Instant::now();
+    // Renewal time comes while idle, long before the linger ends: the protector disables
+    // rather than renews.
     assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    assert!(backend.calls()[1].started < released + Duration::from_secs(60));
     assert_eq!(protector.stats().renewals, 0);
 }
 
@@ -282,11 +303,12 @@ fn continuous_work_gets_breathing_windows() {
 #[test]
 fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_cap() {
     let backend = RecordingBackend::new();
+    let (max_hold, grace) = (ms(30), ms(60));
     let protector = protector(
         fast()
-            .max_hold(ms(30))
-            .hold_grace(ms(30))
-            .hard_cap(ms(150))
+            .max_hold(max_hold)
+            .hold_grace(grace)
+            .hard_cap(ms(300))
             .window(ms(20)),
         &backend,
     );
@@ -294,9 +316,15 @@ fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_ca
     eventually("the breathing window to wait for work", || {
         protector.stats().state == State::Draining
     });
-    // New work waits, then is let in under the same protection once the grace is over.
+    // New work waits out the grace, then is let in under the same protection.
     let late = protector.acquire_with(FailurePolicy::Require).unwrap();
     let admitted = Instant::now();
+    let enabled = backend.calls()[0].clone();
+    assert!(
+        admitted >= enabled.started + max_hold + grace,
+        "the late unit was let in {:?} after protection began, before max_hold + grace",
+        admitted - enabled.started
+    );
     assert!(late.is_protected());
     assert!(backend.protected_at(admitted));
     assert_eq!(
@@ -304,16 +332,22 @@ fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_ca
         1,
         "the late unit needed no new enable"
     );
+    assert_eq!(protector.stats().state, State::Overrun);
     drop(late);
     eventually("the hard cap", || protector.stats().hard_caps == 1);
-    // The stuck unit is still running, yet protection is off.
+    // The stuck unit is still running, yet protection was released at the cap.
     assert_eq!(protector.in_flight(), 1);
-    assert!(!backend.last_confirmed_on());
-    assert!(!backend.protected_at(Instant::now()));
+    let off = backend
+        .calls()
+        .into_iter()
+        .find(|c| c.change == Protection::Off)
+        .expect("a disable at the hard cap");
+    assert!(off.ok && off.started >= enabled.started + ms(300));
+    assert!(!backend.protected_at(off.ended));
     // After the window new work takes protection again.
     let next = protector.acquire_with(FailurePolicy::Require).unwrap();
     assert!(next.is_protected() && backend.last_confirmed_on());
-    assert_eq!(backend.enable_calls(), 2);
+    assert_eq!(protector.stats().overruns, 1);
     drop((stuck, next));
 }
 
@@ -374,26 +408,45 @@ fn after_the_back_off_protection_is_asked_again() {
 
 #[test]
 fn deployment_blocked_goes_through_the_policy_and_backs_off() {
+    // Remembered for its own back-off: the same answer without asking ECS again.
     let backend = RecordingBackend::new();
     backend.fail_next(blocked);
-    let backoff = ms(50);
-    let protector = protector(fast().blocked_retry_after(backoff), &backend);
-    let asked = Instant::now();
-    let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
-    assert!(err.is_deployment_blocked());
-    // Remembered: the same answer without asking ECS again.
-    assert!(
-        protector
-            .acquire_with(FailurePolicy::Require)
-            .unwrap_err()
-            .is_deployment_blocked()
+    let remembering = protector(
+        fast().blocked_retry_after(Duration::from_secs(600)),
+        &backend,
     );
-    let unprotected = protector.acquire().unwrap();
-    assert!(!unprotected.is_protected());
+    let err = remembering
+        .acquire_with(FailurePolicy::Require)
+        .unwrap_err();
+    assert!(err.is_deployment_blocked());
+    for _ in 0..10 {
+        let again = remembering
+            .acquire_with(FailurePolicy::Require)
+            .unwrap_err();
+        assert!(again.is_deployment_blocked());
+        let unprotected = remembering.acquire().unwrap();
+        assert!(!unprotected.is_protected());
+    }
     assert_eq!(backend.calls().len(), 1);
-    drop(unprotected);
-    // The back-off is measured on the monotonic clock: once it has passed, ECS is asked again.
-    thread::sleep(backoff.saturating_sub(asked.elapsed()) + ms(5));
+    let left = remembering.retry_in().expect("backing off");
+    assert!(left > Duration::from_secs(500), "{left:?}");
+
+    // Once the back-off has passed (counted from the moment the failing call returned, or
+    // later), ECS is asked again.
+    let backend = RecordingBackend::new();
+    backend.fail_next(blocked);
+    let backoff = ms(100);
+    let protector = protector(fast().blocked_retry_after(backoff), &backend);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    let failed = Instant::now();
+    let again = protector.acquire_with(FailurePolicy::Require);
+    if failed.elapsed() < backoff {
+        // Still inside the back-off when it returned: it cannot have asked.
+        assert!(again.unwrap_err().is_deployment_blocked());
+        assert_eq!(backend.calls().len(), 1);
+    }
+    let wait = (failed + backoff + ms(5)).saturating_duration_since(Instant::now());
+    thread::sleep(wait);
     let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
     assert!(guard.is_protected());
     assert_eq!(backend.enable_calls(), 2);
@@ -484,19 +537,47 @@ fn drain_waits_for_work_then_times_out_and_releases_anyway() {
     let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
     let finishing = protector.acquire().unwrap();
     let stuck = protector.acquire().unwrap();
+    let timeout = ms(300);
+    let watcher = protector.clone();
+    // Ends one unit once the drain has begun (it requests shutdown first).
     let dropper = thread::spawn(move || {
-        thread::sleep(ms(10));
+        eventually("the drain to begin", || watcher.is_shutting_down());
         drop(finishing);
     });
-    let drained = protector.drain(ms(80));
+    let started = Instant::now();
+    let drained = protector.drain(timeout);
+    let took = started.elapsed();
     dropper.join().unwrap();
     assert_eq!(drained, Drained::TimedOut { in_flight: 1 });
     assert_eq!(
         drained.to_string(),
         "drain timed out with 1 units in flight"
     );
+    assert!(
+        took >= timeout,
+        "returned after {took:?}, before its timeout"
+    );
+    assert!(took < timeout + DEADLINE, "returned after {took:?}");
     assert!(last_ok_is_off(&backend.calls()));
+    assert_eq!(protector.in_flight(), 1);
     drop(stuck);
+}
+
+#[test]
+fn drain_returns_as_soon_as_the_work_is_done() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    let working = protector.acquire().unwrap();
+    let watcher = protector.clone();
+    let dropper = thread::spawn(move || {
+        eventually("the drain to begin", || watcher.is_shutting_down());
+        drop(working);
+    });
+    let started = Instant::now();
+    assert_eq!(protector.drain(Duration::from_secs(600)), Drained::Complete);
+    assert!(started.elapsed() < DEADLINE);
+    dropper.join().unwrap();
+    assert!(last_ok_is_off(&backend.calls()));
 }
 
 #[test]
@@ -647,11 +728,14 @@ fn shutdown_during_a_breathing_window_answers_the_waiting_work() {
     thread::scope(|scope| {
         let required = scope.spawn(|| protector.acquire_with(FailurePolicy::Require));
         let proceeding = scope.spawn(|| protector.acquire_with(FailurePolicy::Proceed));
+        eventually("both acquires to wait", || protector.stats().waiting == 2);
         drop(working);
         eventually("the window to open", || {
             protector.stats().state == State::Window
         });
         assert!(!backend.last_confirmed_on());
+        // Still waiting in the window (600 s long).
+        assert_eq!(protector.stats().waiting, 2);
         protector.request_shutdown();
         assert!(matches!(required.join().unwrap(), Err(Error::ShuttingDown)));
         assert!(!proceeding.join().unwrap().unwrap().is_protected());

@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::emf::{Emf, Event};
-use super::notes::{self, Note};
+use super::notes::{Note, Outbox};
 use super::stats::Counters;
 use crate::{Backend, Config, Error, Protection};
 
@@ -114,6 +114,8 @@ pub(crate) struct Slow {
     pub(crate) stopped: bool,
     /// `drain` calls waiting for the count to reach zero.
     pub(crate) draining: usize,
+    /// Acquires waiting for a call or a window.
+    pub(crate) waiting: usize,
     /// Start of the current continuous protection: see [`Slow::begin_hold`].
     pub(crate) since: Option<Instant>,
     /// Where `max_hold` is measured from: `since`, or the end of the last overrun.
@@ -146,6 +148,7 @@ impl Slow {
             shutdown: false,
             stopped: false,
             draining: 0,
+            waiting: 0,
             since: None,
             hold_from: None,
             expires: None,
@@ -212,6 +215,7 @@ pub(crate) struct Inner {
     slow: Mutex<Slow>,
     changed: Condvar,
     pub(crate) emf: Option<Emf>,
+    outbox: Outbox,
 }
 
 /// How often the worker looks at the count while work is in flight, so that the linger is
@@ -241,6 +245,7 @@ impl Inner {
             slow: Mutex::new(Slow::new()),
             changed: Condvar::new(),
             emf,
+            outbox: Outbox::default(),
         }
     }
 
@@ -253,10 +258,12 @@ impl Inner {
     /// Releases the lock, then writes the lines noted under it.
     pub(crate) fn unlock(&self, mut s: MutexGuard<'_, Slow>) {
         let notes = std::mem::take(&mut s.notes);
-        drop(s);
-        if !notes.is_empty() {
-            notes::write(notes, self.emf.as_ref(), self.backend.name());
+        if notes.is_empty() {
+            return;
         }
+        self.outbox.push(notes);
+        drop(s);
+        self.outbox.flush(self.emf.as_ref(), self.backend.name());
     }
 
     /// Waits for a change, at most until `until` (`None`: until notified). Returns at once

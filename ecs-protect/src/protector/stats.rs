@@ -60,6 +60,8 @@ pub struct Stats {
     pub time_protected: Duration,
     /// Guards alive now.
     pub in_flight: usize,
+    /// Acquires waiting now for a call in the air or a breathing window.
+    pub waiting: usize,
     /// Where protection stands now.
     pub state: State,
     /// Whether shutdown has been requested.
