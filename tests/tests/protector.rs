@@ -764,3 +764,208 @@ fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
         "remaining back-off {left:?} out of (30 s, 60 s]"
     );
 }
+
+fn throttled() -> Error {
+    Error::from(ApiError {
+        operation: "UpdateTaskProtection".into(),
+        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
+        status: 400,
+        code: "ThrottlingException".into(),
+        message: Some("Rate exceeded".into()),
+        request_id: None,
+    })
+}
+
+// Defect 1: an enable whose answer was lost (applied, then errored) left protection on.
+#[test]
+fn a_lost_enable_answer_counts_as_maybe_on_and_is_released_when_idle() {
+    let backend = RecordingBackend::new();
+    backend.lose_next_answer(transport_error);
+    let backoff = ms(100);
+    let protector = protector(fast().retry_after(backoff), &backend);
+    let guard = protector.acquire().unwrap();
+    assert!(!guard.is_protected(), "the enable failed as far as we know");
+    assert!(
+        backend.protected_at(Instant::now()),
+        "the fake applied it all the same"
+    );
+    assert_eq!(protector.stats().state, State::MaybeOn);
+    drop(guard);
+    // Idle, the worker removes the protection that may be on, after the back-off.
+    assert!(
+        backend.wait_until(DEADLINE, last_ok_is_off),
+        "{:?}",
+        backend.calls()
+    );
+    let calls = backend.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].lost);
+    let gap = calls[1].started - calls[0].ended;
+    assert!(gap >= backoff / 2, "disabled {gap:?} after the failure");
+    eventually("the protector to know it is off", || {
+        protector.stats().state == State::Off
+    });
+}
+
+#[test]
+fn a_refused_enable_is_not_maybe_on() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    let protector = protector(fast().retry_after(ms(50)), &backend);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    assert_eq!(protector.stats().state, State::BackingOff);
+    // Nothing to release: no call follows while idle.
+    assert!(!backend.wait_until(ms(300), |calls| calls.len() > 1));
+}
+
+// Defect 2: one overrun disabled every later window until the hard cap.
+#[test]
+fn after_an_overrun_the_next_window_comes_max_hold_after_the_old_units_finish() {
+    let backend = RecordingBackend::new();
+    let max_hold = ms(80);
+    let protector = protector(
+        fast()
+            .max_hold(max_hold)
+            .hold_grace(ms(40))
+            .window(ms(20))
+            .hard_cap(Duration::from_secs(60)),
+        &backend,
+    );
+    let slow = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let spans = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let slow_done = thread::scope(|scope| {
+        for t in 0..3u64 {
+            let (protector, spans, stop) = (&protector, &spans, &stop);
+            scope.spawn(move || {
+                let mut rng = Rng(t + 101);
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                    let start = Instant::now();
+                    thread::sleep(Duration::from_micros(300 + rng.below(1_500)));
+                    let end = Instant::now();
+                    drop(guard);
+                    spans.lock().unwrap().push((start, end));
+                }
+            });
+        }
+        eventually("the overrun", || protector.stats().state == State::Overrun);
+        let slow_done = Instant::now();
+        drop(slow);
+        eventually("a window after the overrun", || protector.stats().windows >= 1);
+        stop.store(true, Ordering::Relaxed);
+        slow_done
+    });
+    let stats = protector.stats();
+    assert_eq!((stats.overruns, stats.hard_caps), (1, 0), "{stats:?}");
+    let window = backend
+        .calls()
+        .into_iter()
+        .find(|c| c.change == Protection::Off)
+        .expect("a window's disable");
+    assert!(
+        window.started >= slow_done + max_hold,
+        "the window came {:?} after the slow unit ended, before max_hold",
+        window.started.saturating_duration_since(slow_done)
+    );
+    for (start, end) in spans.into_inner().unwrap() {
+        assert!(backend.protected_throughout(start, end));
+    }
+}
+
+// Defect 4: after a lapse, work still in flight was never protected again.
+#[test]
+fn lapsed_protection_is_enabled_again_while_work_runs() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(150));
+    let protector = protector(fast().retry_after(ms(20)), &backend);
+    let long = protector.acquire_with(FailurePolicy::Require).unwrap();
+    for _ in 0..10_000 {
+        backend.fail_next(transport_error);
+    }
+    eventually("the protection to lapse", || protector.stats().lapses == 1);
+    let lapsed = Instant::now();
+    backend.clear_failures();
+    eventually("protection to be taken again", || {
+        protector.stats().state == State::On
+    });
+    assert!(backend.protected_at(Instant::now()));
+    let again = backend
+        .calls()
+        .into_iter()
+        .rfind(|c| c.ok && !c.lost && c.change != Protection::Off)
+        .unwrap();
+    assert!(again.started >= lapsed - ms(5), "{again:?}");
+    assert_eq!(protector.in_flight(), 1);
+    drop(long);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+}
+
+#[test]
+fn no_enable_after_a_lapse_during_shutdown() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(100));
+    let protector = protector(fast().retry_after(ms(10)), &backend);
+    let long = protector.acquire_with(FailurePolicy::Require).unwrap();
+    for _ in 0..10_000 {
+        backend.fail_next(transport_error);
+    }
+    protector.request_shutdown();
+    eventually("the protection to lapse", || protector.stats().lapses == 1);
+    let calls = backend.calls().len();
+    backend.clear_failures();
+    assert!(
+        !backend.wait_until(ms(300), |c| c.len() > calls),
+        "a call after the lapse during shutdown: {:?}",
+        backend.calls()
+    );
+    drop(long);
+}
+
+// Defect 5: a flat back-off after a throttled enable left work unprotected for seconds.
+#[test]
+fn a_throttled_enable_is_asked_again_after_about_a_second() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    // The default cap (30 s): the first back-off is still about a second.
+    let protector = protector(fast().retry_after(Duration::from_secs(30)), &backend);
+    let unprotected = protector.acquire().unwrap();
+    assert!(!unprotected.is_protected());
+    let left = protector.retry_in().expect("backing off");
+    assert!(left <= Duration::from_secs(1), "{left:?}");
+    // With work in flight, the worker asks again by itself once the back-off has passed.
+    assert!(backend.wait_until(DEADLINE, |calls| calls.len() >= 2));
+    let calls = backend.calls();
+    let gap = calls[1].started - calls[0].ended;
+    assert!(
+        gap >= ms(490) && gap < Duration::from_secs(3),
+        "asked again after {gap:?}"
+    );
+    assert!(calls[1].ok && protector.stats().state == State::On);
+    assert_eq!(protector.retry_in(), None);
+    drop(unprotected);
+}
+
+#[test]
+fn failures_in_a_row_back_off_longer_and_a_success_resets_it() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    backend.fail_next(throttled);
+    let protector = protector(fast().retry_after(Duration::from_secs(30)), &backend);
+    let unprotected = protector.acquire().unwrap();
+    assert!(backend.wait_until(DEADLINE, |calls| calls.len() >= 3));
+    let calls = backend.calls();
+    let first = calls[1].started - calls[0].ended;
+    let second = calls[2].started - calls[1].ended;
+    assert!(first >= ms(490) && first < Duration::from_secs(3), "{first:?}");
+    assert!(second >= ms(990), "the second back-off {second:?} did not double");
+    assert!(calls[2].ok);
+    drop(unprotected);
+    // After the success (and the idle release), the next failure starts from about a
+    // second again.
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    backend.fail_next(throttled);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    let left = protector.retry_in().expect("backing off");
+    assert!(left <= Duration::from_secs(1), "{left:?}");
+}
