@@ -852,7 +852,9 @@ fn after_an_overrun_the_next_window_comes_max_hold_after_the_old_units_finish() 
         eventually("the overrun", || protector.stats().state == State::Overrun);
         let slow_done = Instant::now();
         drop(slow);
-        eventually("a window after the overrun", || protector.stats().windows >= 1);
+        eventually("a window after the overrun", || {
+            protector.stats().windows >= 1
+        });
         stop.store(true, Ordering::Relaxed);
         slow_done
     });
@@ -957,8 +959,14 @@ fn failures_in_a_row_back_off_longer_and_a_success_resets_it() {
     let calls = backend.calls();
     let first = calls[1].started - calls[0].ended;
     let second = calls[2].started - calls[1].ended;
-    assert!(first >= ms(490) && first < Duration::from_secs(3), "{first:?}");
-    assert!(second >= ms(990), "the second back-off {second:?} did not double");
+    assert!(
+        first >= ms(490) && first < Duration::from_secs(3),
+        "{first:?}"
+    );
+    assert!(
+        second >= ms(990),
+        "the second back-off {second:?} did not double"
+    );
     assert!(calls[2].ok);
     drop(unprotected);
     // After the success (and the idle release), the next failure starts from about a
