@@ -41,14 +41,24 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 ///
 /// # How it works
 ///
-/// One word holds the number of units in flight and an `OPEN` bit meaning "protection is
-/// confirmed on, not near expiry, no breathing window, no shutdown". An acquire adds one
-/// to the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
+/// One word holds the number of units in flight, an `OPEN` bit meaning "protection is
+/// confirmed on, not near expiry, no breathing window, no shutdown" and a `MARKED` bit
+/// meaning "a breathing window waits for the units in flight now". An acquire adds one to
+/// the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
 /// subtracts one. Everything else (the first enable, waiting for a call in the air, the
 /// failure policy) happens on the slow path, under a mutex that is never held during a
-/// backend call. A background thread per protector measures the linger, renews protection
-/// half-way to its expiry while work is in flight, opens breathing windows after
-/// `max_hold`, enforces the hard cap and retries failed disables.
+/// backend call, nor while a log or metric line is written (lines are queued under the
+/// lock and written, in order, after it is released).
+///
+/// A background thread per protector drives the phases over time: it measures the linger,
+/// renews protection half-way to its expiry while work is in flight, opens breathing
+/// windows after `max_hold`, enforces the hard cap, enables again for work in flight after
+/// a lapse or a failure, and releases protection that may be on after a lost answer. It
+/// sleeps until the next deadline at which something can act, so it uses next to no CPU
+/// in any state. Each change of phase is one method (enabled, renewed, enable failed,
+/// lapsed, hold reached, overrun, overrun ended, window opened, window closed, hard cap,
+/// disabled, disable failed, unseen expired, shutdown); the README's state diagram names
+/// the same phases: `Off`, `MaybeOn`, `On`, `Draining`, `Overrun`, `Window`.
 ///
 /// Only one backend call is ever in the air per protector: acquirers that find an enable in
 /// the air wait for its answer (and share its failure) instead of sending their own. A
@@ -60,25 +70,56 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 /// minutes, counted from the call's start, when it reported none; the sooner of the two
 /// otherwise) while work is in flight. Idle protection due for renewal is released instead.
 /// If renewals keep failing, new work stops being admitted under the old protection at
-/// three quarters of its life and must confirm protection itself (through the policy).
+/// three quarters of its life and must confirm protection itself (through the policy). If
+/// it lapses all the same ([`Stats::lapses`]), the work still in flight is protected again
+/// as soon as the back-off allows (unless shutdown was requested).
 ///
-/// # Breathing window, grace and hard cap
+/// # Breathing window, grace, overrun and hard cap
 ///
-/// After `max_hold` of continuous protection new acquires wait while the work in flight
-/// finishes; protection is then released for `window`, and taken again for the waiting
+/// After `max_hold` of continuous protection new acquires wait while the units in flight
+/// finish; protection is then released for `window`, and taken again for the waiting
 /// work (unless shutdown was requested meanwhile: they then get the shutdown answer). If
-/// work is still running `hold_grace` after the window was due, new work is let in again
-/// under the current protection (a warning names the count) and no window is tried until
-/// the hard cap: when continuous protection reaches `hard_cap`, it is released even with
-/// work in flight (logged as an error, counted in [`Stats::hard_caps`]), for one window.
+/// those units are still running `hold_grace` after the window was due, new work is let in
+/// again under the current protection (an *overrun*, logged with the count and counted in
+/// [`Stats::overruns`]); once the units that were in flight when the window was due have
+/// finished, the next window is due `max_hold` later. When continuous protection reaches
+/// `hard_cap` it is released even with work in flight (logged as an error, counted in
+/// [`Stats::hard_caps`]), for one window.
 ///
 /// # Failures
 ///
-/// A failed enable goes through the [`FailurePolicy`] and is remembered for a back-off
-/// (`retry_after`, `blocked_retry_after` for `DEPLOYMENT_BLOCKED`, `refused_retry_after`
-/// for [permanent](Error::is_permanent) refusals): meanwhile acquires get the same answer at
-/// once, without a call. A failed disable is retried every `retry_after` until the
-/// protection's expiry, ECS's own backstop.
+/// A failed enable goes through the [`FailurePolicy`] and is remembered for a back-off:
+/// meanwhile acquires get the same answer at once, without a call, and
+/// [`retry_in`](Self::retry_in) says for how long. A network failure, throttling or a
+/// server error backs off exponentially: 0.5 to 1 s after the first, doubling with each
+/// failure in a row up to `retry_after` (default 30 s), reset by a success.
+/// `DEPLOYMENT_BLOCKED` waits `blocked_retry_after` and [permanent](Error::is_permanent)
+/// refusals `refused_retry_after`. While work runs unprotected, the background thread asks
+/// again by itself when the back-off has passed.
+///
+/// A call whose answer was lost (a timeout, a transport error or a 5xx, after which ECS
+/// may have applied it) counts as "maybe on" ([`State::MaybeOn`]) until the call's start
+/// plus the requested expiry: idle, the protector asks for a disable after the back-off; a
+/// failed disable is handled the same way, until the protection's expiry.
+///
+/// # How long an acquire can wait
+///
+/// An acquire waits at most for one call in the air and then its own enable; during a
+/// breathing window, for the window's wait, its disable, the window and the enable after
+/// it:
+///
+/// ```text
+/// wait ≤ HOLD_GRACE + WINDOW + 3 × CALL
+/// CALL = A × (CONNECT + 2 × READ) + Σ_{i=1}^{A-1} min(2^(i-1) s, 20 s)
+/// ```
+///
+/// with `A` = `AWS_MAX_ATTEMPTS` (default 3), `CONNECT` = `ECS_PROTECT_CONNECT_TIMEOUT`
+/// (default 3 s for the ECS API, 2 s for the agent) and `READ` = `ECS_PROTECT_READ_TIMEOUT`
+/// (default 10 s; it applies to the headers and again to the body). With the defaults
+/// `CALL` ≤ 3 × 23 s + 3 s = 72 s. The first call of the ECS API backend also fetches the
+/// task metadata (at most 12 s) and, for the task role, credentials (at most 12 s). Outside a
+/// breathing window, and when protection is already on, the bound is `2 × CALL`, and usually
+/// no wait at all.
 ///
 /// # Local mode
 ///
@@ -233,7 +274,9 @@ impl Protector {
     /// [`FailurePolicy`].
     ///
     /// Returns once protection is confirmed on, or the policy decided otherwise. When
-    /// protection is already on and not near expiry this is an atomic counter update.
+    /// protection is already on and not near expiry this is an atomic counter update;
+    /// otherwise the wait is bounded (see "How long an acquire can wait" in the
+    /// [`Protector`] docs).
     ///
     /// # Errors
     ///
