@@ -146,3 +146,34 @@ fn work_in_flight_is_protected_after_a_credential_outage_and_expired_keys() {
     drop(working);
     eventually("the release", || !ecs.protected_now());
 }
+
+// Defect 7 for the agent backend: its read timeout also comes from the environment.
+#[test]
+fn the_agent_backend_takes_its_read_timeout_from_the_environment() {
+    let ecs = MockAws::start().unwrap();
+    let protector = protector(
+        &ecs,
+        &[
+            ("ECS_PROTECT_BACKEND", "agent"),
+            ("ECS_PROTECT_READ_TIMEOUT", "300ms"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("ECS_PROTECT_LINGER", "0"),
+        ],
+    );
+    ecs.set_latency(ms(2_000));
+    let asked = Instant::now();
+    let guard = protector.acquire().unwrap();
+    let took = asked.elapsed();
+    assert!(!guard.is_protected());
+    assert!(
+        took >= ms(300) && took < ms(1_900),
+        "the acquire took {took:?}: not the 300ms read timeout"
+    );
+    drop(guard);
+    eventually("the agent to apply the enable", || ecs.protected_now());
+    ecs.set_latency(Duration::ZERO);
+    eventually("the release of what the agent applied", || {
+        !ecs.protected_now()
+    });
+    assert!(ecs.api_calls(Operation::AgentUpdateTaskProtection) >= 2);
+}
