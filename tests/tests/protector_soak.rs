@@ -432,6 +432,7 @@ fn run_soak(seed: u64, length: Duration) {
     let stop = AtomicBool::new(false);
     let quiet = AtomicBool::new(false);
     let longest_wait = Mutex::new(Duration::ZERO);
+    let overheld = Mutex::new(Vec::<Duration>::new());
     thread::scope(|scope| {
         // The backend's chaos: latency, errors, throttles, DEPLOYMENT_BLOCKED, lost answers
         // and expiries shorter than asked.
@@ -452,14 +453,16 @@ fn run_soak(seed: u64, length: Duration) {
                 };
                 backend_ref.set_latency(ms(latency));
                 if chaos_rng.chance(10) {
-                    backend_ref.set_expiry(ms(1_500 + chaos_rng.below(3_000)));
+                    backend_ref.set_expiry(ms(600 + chaos_rng.below(2_000)));
                 }
+                // At most one fault queued at a time, so that faults stay occasional.
+                backend_ref.clear_failures();
                 match chaos_rng.below(100) {
-                    0..=5 => backend_ref.fail_next(transport_error),
-                    6..=10 => backend_ref.fail_next(throttled),
-                    11..=13 => backend_ref.fail_next(blocked),
-                    14..=17 => backend_ref.lose_next_answer(transport_error),
-                    18..=19 => backend_ref.lose_next_answer(server_error),
+                    0..=9 => backend_ref.fail_next(transport_error),
+                    10..=19 => backend_ref.fail_next(throttled),
+                    20..=24 => backend_ref.fail_next(blocked),
+                    25..=32 => backend_ref.lose_next_answer(transport_error),
+                    33..=36 => backend_ref.lose_next_answer(server_error),
                     _ => {}
                 }
             }
@@ -506,6 +509,33 @@ fn run_soak(seed: u64, length: Duration) {
                 }
             });
         }
+        // (c), at every step: under load, protection is never held longer than max_hold
+        // (give or take a call and the slack) without a breathing window's wait beginning.
+        let (protector_ref, soak_ref, overheld_ref) = (&protector, &soak, &overheld);
+        scope.spawn(move || {
+            let mut hold_from: Option<Instant> = None;
+            let mut previous = State::Off;
+            while !stop_ref.load(Ordering::SeqCst) {
+                let state = protector_ref.stats().state;
+                let now = Instant::now();
+                match state {
+                    State::On | State::Renewing => {
+                        if hold_from.is_none() || previous == State::Overrun {
+                            hold_from = Some(now);
+                        }
+                        let bound = soak_ref.max_hold + soak_ref.longest_call * 2 + SLACK;
+                        if let Some(from) = hold_from.filter(|f| now - *f > bound) {
+                            overheld_ref.lock().unwrap().push(now - from);
+                            hold_from = None;
+                        }
+                    }
+                    State::Overrun => {}
+                    _ => hold_from = None,
+                }
+                previous = state;
+                thread::sleep(ms(2));
+            }
+        });
         thread::sleep(length);
         quiet.store(true, Ordering::SeqCst);
         backend.clear_failures();
@@ -566,8 +596,13 @@ fn run_soak(seed: u64, length: Duration) {
     );
     assert!(!backend.protected_at(Instant::now()));
 
-    // (c) Under continuous load a window opens every max_hold: no continuous protection
-    // lasts to the hard cap, and no window comes before max_hold.
+    // (c) Under continuous load a window opens every max_hold (checked at every step
+    // above), and no continuous protection lasts to the hard cap.
+    let overheld = overheld.into_inner().unwrap();
+    assert!(
+        overheld.is_empty(),
+        "seed {seed}: protection held past max_hold without a window: {overheld:?}"
+    );
     assert_eq!(stats.hard_caps, 0, "seed {seed}: the hard cap was reached");
     let mut on_since: Option<Instant> = None;
     for call in calls.iter().filter(|c| c.ok) {

@@ -118,11 +118,6 @@ impl RecordingBackend {
         self.lock().failures.clear();
     }
 
-    /// Failures queued and not yet used.
-    pub fn queued_failures(&self) -> usize {
-        self.lock().failures.len()
-    }
-
     /// Grants protection for this long instead of the minutes asked (to test renewal).
     pub fn set_expiry(&self, expiry: Duration) {
         self.lock().expiry_override = Some(expiry);
