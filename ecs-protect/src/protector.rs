@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use emf::Emf;
 #[cfg(test)]
 use emf::Sink;
-use state::{ACQUIRE, Action, Inner, MARKED, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
+use state::{
+    ACQUIRE, Action, Inner, MARKED, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate, ticket,
+};
 pub use stats::{State, Stats};
 use transitions::Release;
 
@@ -313,10 +315,10 @@ impl Protector {
             return Ok(Guard {
                 protector: self.clone(),
                 protected: !inner.local,
-                marked: before & MARKED != 0,
+                ticket: ticket(before),
             });
         }
-        release(inner, before & MARKED != 0);
+        release(inner, ticket(before));
         self.acquire_slow(policy)
     }
 
@@ -333,7 +335,7 @@ impl Protector {
                 Guard {
                     protector: self.clone(),
                     protected: false,
-                    marked: before & MARKED != 0,
+                    ticket: ticket(before),
                 }
             }
         }
@@ -367,7 +369,7 @@ impl Protector {
                 return Ok(Guard {
                     protector: self.clone(),
                     protected: !inner.local,
-                    marked: before & MARKED != 0,
+                    ticket: ticket(before),
                 });
             }
             if let Some(call) = s.call {
@@ -448,7 +450,7 @@ impl Protector {
                 Ok(Guard {
                     protector: self.clone(),
                     protected: false,
-                    marked: before & MARKED != 0,
+                    ticket: ticket(before),
                 })
             }
         }
@@ -600,19 +602,20 @@ impl Protector {
 
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Counts one unit out (`marked`: admitted under `MARKED`); wakes the watchers if it was
-/// the last and someone watches, or the last of the units a breathing window waits for.
+/// Counts one unit out (`ticket`: the generation it was admitted at); wakes the watchers if
+/// it was the last and someone watches, or the last of the units a breathing window waits
+/// for.
 #[inline]
-fn release(inner: &Inner, marked: bool) {
+fn release(inner: &Inner, ticket: u32) {
     let before = inner.word.fetch_sub(RELEASE, Ordering::AcqRel);
     if before & (WATCH | MARKED) != 0 {
-        release_watched(inner, before, marked);
+        release_watched(inner, before, ticket);
     }
 }
 
 #[cold]
-fn release_watched(inner: &Inner, before: u64, marked: bool) {
-    if before & MARKED != 0 && !marked {
+fn release_watched(inner: &Inner, before: u64, ticket: u32) {
+    if before & MARKED != 0 && inner.admitted_before_mark(ticket) {
         let released = inner.old_released.fetch_add(1, Ordering::SeqCst) + 1;
         if released >= inner.old_total.load(Ordering::SeqCst) {
             inner.wake();
@@ -679,8 +682,8 @@ impl AsRef<Protector> for Protector {
 pub struct Guard {
     protector: Protector,
     protected: bool,
-    /// Admitted while a breathing window was due (see `state::MARKED`).
-    marked: bool,
+    /// The acquire generation it was admitted at (see `state::MARKED`).
+    ticket: u32,
 }
 
 impl Guard {
@@ -695,7 +698,7 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        release(self.protector.inner(), self.marked);
+        release(self.protector.inner(), self.ticket);
     }
 }
 

@@ -977,3 +977,39 @@ fn failures_in_a_row_back_off_longer_and_a_success_resets_it() {
     let left = protector.retry_in().expect("backing off");
     assert!(left <= Duration::from_secs(1), "{left:?}");
 }
+
+#[test]
+fn a_unit_admitted_during_an_overrun_ends_the_next_overrun_when_it_finishes() {
+    let backend = RecordingBackend::new();
+    let protector = protector(
+        fast()
+            .max_hold(ms(60))
+            .hold_grace(ms(30))
+            .window(ms(20))
+            .hard_cap(Duration::from_secs(60)),
+        &backend,
+    );
+    let first = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        // Short units keep the count above zero throughout.
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                thread::sleep(Duration::from_micros(500));
+                drop(guard);
+            }
+        });
+        eventually("the first overrun", || protector.stats().overruns == 1);
+        let second = protector.acquire_with(FailurePolicy::Require).unwrap();
+        drop(first);
+        eventually("the second overrun", || protector.stats().overruns == 2);
+        assert_eq!(protector.stats().windows, 0);
+        drop(second);
+        eventually("a window once the second slow unit is done", || {
+            protector.stats().windows >= 1
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(protector.stats().hard_caps, 0);
+}

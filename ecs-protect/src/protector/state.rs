@@ -5,7 +5,7 @@
 //! drives the phases over time is `worker.rs`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,9 @@ pub(crate) const OPEN: u64 = 1;
 /// drain). Changed only under the mutex.
 pub(crate) const WATCH: u64 = 1 << 1;
 /// A breathing window is due: the units in flight when it was set are "old", and the
-/// window (or the overrun) waits for them. A unit remembers whether it was admitted under
-/// the mark; an unmarked unit released under the mark counts in `Inner::old_released`.
+/// window (or the overrun) waits for them. A unit remembers its ticket, the generation it
+/// was admitted at; one admitted before the mark's generation and released under the mark
+/// counts in `Inner::old_released`.
 pub(crate) const MARKED: u64 = 1 << 2;
 const ONE: u64 = 1 << 3;
 const COUNT_MASK: u64 = 0xFFFF_FFF8;
@@ -42,6 +43,16 @@ pub(crate) fn count(word: u64) -> usize {
 
 pub(crate) fn generation(word: u64) -> u64 {
     word >> 32
+}
+
+/// The ticket of a unit admitted by the `fetch_add` that returned `before`.
+pub(crate) fn ticket(before: u64) -> u32 {
+    (before >> 32) as u32
+}
+
+/// Whether `ticket` comes before generation `mark` (both wrap: within 2^31 of each other).
+pub(crate) fn before_mark(ticket: u32, mark: u32) -> bool {
+    (mark.wrapping_sub(ticket) as i32) > 0
 }
 
 /// Where protection stands; the README's state diagram names the same phases.
@@ -198,8 +209,10 @@ impl Slow {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) word: AtomicU64,
-    /// Unmarked units released while [`MARKED`] was set.
+    /// Units admitted before the mark and released while [`MARKED`] was set.
     pub(crate) old_released: AtomicUsize,
+    /// The generation at which [`MARKED`] was last set; written before the bit.
+    mark_generation: AtomicU32,
     /// `Slow::old_total`, for releasers: the last old release wakes the worker.
     pub(crate) old_total: AtomicUsize,
     /// Local mode: count only, call nothing.
@@ -236,6 +249,7 @@ impl Inner {
         Inner {
             word: AtomicU64::new(word),
             old_released: AtomicUsize::new(0),
+            mark_generation: AtomicU32::new(0),
             old_total: AtomicUsize::new(usize::MAX),
             local,
             broken,
@@ -327,18 +341,33 @@ impl Inner {
         self.word.fetch_and(!OPEN, Ordering::SeqCst);
     }
 
-    /// Clears `OPEN` and sets `MARKED` in one step; the word as it was.
+    /// Clears `OPEN` and sets `MARKED` in one step, the mark's generation published first;
+    /// the word as it was.
     pub(crate) fn mark(&self) -> u64 {
         self.old_released.store(0, Ordering::SeqCst);
         self.old_total.store(usize::MAX, Ordering::SeqCst);
-        let prev = self
-            .word
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
-                Some((w & !OPEN) | MARKED)
-            })
-            .unwrap_or_else(|w| w);
-        self.old_total.store(count(prev), Ordering::SeqCst);
-        prev
+        let mut current = self.word.load(Ordering::SeqCst);
+        loop {
+            self.mark_generation
+                .store(ticket(current), Ordering::SeqCst);
+            match self.word.compare_exchange(
+                current,
+                (current & !OPEN) | MARKED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(prev) => {
+                    self.old_total.store(count(prev), Ordering::SeqCst);
+                    return prev;
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Whether a unit with `ticket` was admitted before the current mark.
+    pub(crate) fn admitted_before_mark(&self, ticket: u32) -> bool {
+        before_mark(ticket, self.mark_generation.load(Ordering::SeqCst))
     }
 
     pub(crate) fn unmark(&self) {

@@ -136,6 +136,16 @@ fn the_word_packs_count_and_generation() {
 }
 
 #[test]
+fn tickets_order_across_the_generation_wrap() {
+    use state::{ACQUIRE, before_mark, ticket};
+    assert!(before_mark(3, 4) && !before_mark(4, 4) && !before_mark(5, 4));
+    assert!(before_mark(u32::MAX, 2), "admitted just before the wrap");
+    assert!(!before_mark(2, u32::MAX));
+    let word = (u64::from(u32::MAX) << 32).wrapping_add(ACQUIRE);
+    assert_eq!(ticket(word), 0);
+}
+
+#[test]
 fn protector_and_guard_are_send_sync() {
     fn check<T: Send + Sync + 'static>() {}
     check::<Protector>();

@@ -85,7 +85,8 @@ impl Inner {
             }
         });
         match result {
-            Ok(state) => self.enabled(&mut s, action, started, state),
+            Ok(state) if action == Action::Renew => self.renewed(&mut s, started, state),
+            Ok(state) => self.enabled(&mut s, started, state),
             Err(err) => self.enable_failed(&mut s, action, attempt, err, started),
         }
         self.update_watch(&s);
@@ -113,10 +114,52 @@ impl Inner {
         s
     }
 
-    /// **enabled** / **renewed**: the backend confirmed protection.
-    fn enabled(&self, s: &mut Slow, action: Action, started: Instant, state: ProtectionState) {
+    /// **enabled**: the backend confirmed protection asked for from off (or to re-confirm
+    /// stale protection).
+    fn enabled(&self, s: &mut Slow, started: Instant, state: ProtectionState) {
+        if matches!(s.phase, Phase::Off | Phase::MaybeOn { .. }) {
+            s.phase = Phase::On;
+        }
+        s.begin_hold(started);
+        let (life, latency) = self.confirmed(s, started, state);
+        s.log(
+            Info,
+            format!(
+                "task protection enabled: expires in {} ({} call took {latency:?})",
+                Readable(life),
+                self.backend.name()
+            ),
+        );
+        self.metric(s, Event::Enabled, Some(latency));
+        self.open(s);
+    }
+
+    /// **renewed**: the backend confirmed a renewal; the phase stays.
+    fn renewed(&self, s: &mut Slow, started: Instant, state: ProtectionState) {
+        let (life, latency) = self.confirmed(s, started, state);
+        let in_flight = self.in_flight();
+        s.log(
+            Info,
+            format!(
+                "task protection renewed: expires in {} ({in_flight} units in flight, {} call \
+                 took {latency:?})",
+                Readable(life),
+                self.backend.name()
+            ),
+        );
+        self.metric(s, Event::Renewed, Some(latency));
+        self.open(s);
+    }
+
+    /// The bookkeeping of a confirmed enable or renewal: expiry, renewal times, back-off
+    /// reset. Returns the protection's life left and the call's latency.
+    fn confirmed(
+        &self,
+        s: &mut Slow,
+        started: Instant,
+        state: ProtectionState,
+    ) -> (Duration, Duration) {
         let now = Instant::now();
-        let latency = now - started;
         // The sooner of what the backend said and what was asked, counted from the call's
         // start: a clock ahead of ECS's must not make us renew too late.
         let by_request = started + self.requested();
@@ -125,10 +168,6 @@ impl Inner {
             .and_then(|at| at.duration_since(SystemTime::now()).ok())
             .map_or(by_request, |left| (now + left).min(by_request));
         let life = expires.saturating_duration_since(now);
-        if matches!(s.phase, Phase::Off | Phase::MaybeOn { .. }) {
-            s.phase = Phase::On;
-        }
-        s.begin_hold(started);
         s.expires = Some(expires);
         s.unseen_until = None;
         s.renew_at = Some(now + life / 2);
@@ -137,30 +176,7 @@ impl Inner {
         s.streak = 0;
         s.backoff = None;
         s.failed = None;
-        let name = self.backend.name();
-        let event = if action == Action::Renew {
-            let in_flight = self.in_flight();
-            s.log(
-                Info,
-                format!(
-                    "task protection renewed: expires in {} ({in_flight} units in flight, \
-                     {name} call took {latency:?})",
-                    Readable(life)
-                ),
-            );
-            Event::Renewed
-        } else {
-            s.log(
-                Info,
-                format!(
-                    "task protection enabled: expires in {} ({name} call took {latency:?})",
-                    Readable(life)
-                ),
-            );
-            Event::Enabled
-        };
-        self.metric(s, event, Some(latency));
-        self.open(s);
+        (life, now - started)
     }
 
     /// **enable failed**: remembered for a back-off; a lost answer makes protection
