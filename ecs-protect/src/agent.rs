@@ -97,6 +97,22 @@ impl AgentBackend {
         })
     }
 
+    /// The same backend with these call timeouts (`None`: keep the default).
+    pub(crate) fn with_timeouts(
+        mut self,
+        connect: Option<Duration>,
+        read: Option<Duration>,
+    ) -> Self {
+        self.http = HttpClient::new(
+            Timeouts {
+                connect: connect.unwrap_or(TIMEOUTS.connect),
+                read: read.unwrap_or(TIMEOUTS.read),
+            },
+            false,
+        );
+        self
+    }
+
     #[cfg(test)]
     fn with_retry_base(mut self, base: Duration) -> Self {
         self.retry.base_delay = base;

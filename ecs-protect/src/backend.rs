@@ -112,11 +112,34 @@ const BACKEND_VAR: &str = "ECS_PROTECT_BACKEND";
 ///
 /// [`Error::Config`] naming `ECS_PROTECT_BACKEND` for another value, or the chosen
 /// backend's own configuration error (which names its variable).
-pub(crate) fn from_env(env: &crate::Env) -> Result<Box<dyn Backend>, Error> {
+///
+/// The call timeouts come from `config` (`ECS_PROTECT_CONNECT_TIMEOUT`,
+/// `ECS_PROTECT_READ_TIMEOUT`), else the backend's defaults.
+pub(crate) fn from_env(
+    env: &crate::Env,
+    config: &crate::Config,
+) -> Result<Box<dyn Backend>, Error> {
+    let api = || -> Result<Box<dyn Backend>, Error> {
+        let mut builder = crate::EcsClient::builder().env(env);
+        if let Some(timeout) = config.connect_timeout() {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(timeout) = config.read_timeout() {
+            builder = builder.read_timeout(timeout);
+        }
+        Ok(Box::new(builder.build()?))
+    };
+    let agent = || -> Result<Box<dyn Backend>, Error> {
+        let agent = crate::AgentBackend::from_env_with(env)?;
+        Ok(Box::new(agent.with_timeouts(
+            config.connect_timeout(),
+            config.read_timeout(),
+        )))
+    };
     let choice = env.get(BACKEND_VAR).map(|v| v.trim().to_ascii_lowercase());
     match choice.as_deref() {
-        Some("api") => Ok(Box::new(crate::EcsClient::from_env_with(env)?)),
-        Some("agent") => Ok(Box::new(crate::AgentBackend::from_env_with(env)?)),
+        Some("api") => api(),
+        Some("agent") => agent(),
         Some("off") => Ok(Box::new(Disabled)),
         Some(_) => Err(Error::config(
             BACKEND_VAR,
@@ -125,9 +148,7 @@ pub(crate) fn from_env(env: &crate::Env) -> Result<Box<dyn Backend>, Error> {
                 env.get(BACKEND_VAR).unwrap_or_default()
             ),
         )),
-        None if env.get(crate::aws::metadata::METADATA_URI).is_some() => {
-            Ok(Box::new(crate::EcsClient::from_env_with(env)?))
-        }
+        None if env.get(crate::aws::metadata::METADATA_URI).is_some() => api(),
         None => Ok(Box::new(Disabled)),
     }
 }
@@ -138,9 +159,12 @@ mod tests {
     use crate::Env;
 
     fn pick(vars: &[(&str, &str)]) -> Result<String, String> {
-        from_env(&Env::from_vars(vars.iter().copied()))
-            .map(|b| b.name().to_owned())
-            .map_err(|e| e.to_string())
+        from_env(
+            &Env::from_vars(vars.iter().copied()),
+            &crate::Config::default(),
+        )
+        .map(|b| b.name().to_owned())
+        .map_err(|e| e.to_string())
     }
 
     const ECS: [(&str, &str); 4] = [
@@ -170,9 +194,12 @@ mod tests {
         assert_eq!(with("Agent").unwrap(), "ecs-agent");
         assert_eq!(with("off").unwrap(), "off");
         assert!(
-            from_env(&Env::from_vars([(BACKEND_VAR, "off")]))
-                .unwrap()
-                .is_local()
+            from_env(
+                &Env::from_vars([(BACKEND_VAR, "off")]),
+                &crate::Config::default()
+            )
+            .unwrap()
+            .is_local()
         );
         assert_eq!(
             with("sdk").unwrap_err(),

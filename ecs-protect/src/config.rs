@@ -58,6 +58,8 @@ const GRACE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(24 
 const HARD_CAP_MAX: Duration = Duration::from_secs(168 * 3600);
 const RETRY: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(3600);
 const REFUSED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(24 * 3600);
+const CONNECT: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(60);
+const READ: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(300);
 
 /// Every setting of a [`Protector`](crate::Protector), validated.
 ///
@@ -93,9 +95,11 @@ const REFUSED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(2
 /// | `ECS_PROTECT_HOLD_GRACE` | how long the window waits for work in flight before letting new work in again | `2m` | `0s..=24h` |
 /// | `ECS_PROTECT_HARD_CAP` | longest continuous protection, even with work in flight (logged as an error) | `4 × MAX_HOLD` | `MAX_HOLD + HOLD_GRACE ..= 168h` |
 /// | `ECS_PROTECT_POLICY` | what `acquire` does when protection cannot be had: `proceed` (run unprotected, warn) or `require` (return the error) | `proceed` | `proceed`, `require` |
-/// | `ECS_PROTECT_RETRY_AFTER` | back-off after a failed call (network, throttling) before ECS is asked again | `5s` | `0s..=1h` |
+/// | `ECS_PROTECT_RETRY_AFTER` | the longest back-off after failed calls (network, throttling, 5xx): the first waits about 1 s, each further failure in a row doubles it up to this; reset by a success | `30s` | `0s..=1h` |
 /// | `ECS_PROTECT_BLOCKED_RETRY_AFTER` | back-off after a `DEPLOYMENT_BLOCKED` answer | `1m` | `0s..=1h` |
 /// | `ECS_PROTECT_REFUSED_RETRY_AFTER` | back-off after a permanent refusal (`TASK_NOT_VALID`, access denied) | `10m` | `0s..=24h` |
+/// | `ECS_PROTECT_CONNECT_TIMEOUT` | how long one attempt of a backend call waits for a connection (DNS, TCP, TLS) | `3s` (API), `2s` (agent) | `1ms..=1m` |
+/// | `ECS_PROTECT_READ_TIMEOUT` | how long one attempt waits for the answer's headers, and again for its body | `10s` | `1ms..=5m` |
 /// | `ECS_PROTECT_EMF` | write a CloudWatch Embedded Metric Format line on stdout at each state change | `false` | `true`, `false`, `1`, `0` |
 /// | `ECS_PROTECT_EMF_NAMESPACE` | the CloudWatch namespace of those metrics | `ECSProtect` | 1 to 255 characters |
 ///
@@ -114,6 +118,8 @@ pub struct Config {
     retry_after: Duration,
     blocked_retry_after: Duration,
     refused_retry_after: Duration,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
     emf: bool,
     emf_namespace: String,
 }
@@ -129,9 +135,11 @@ impl Default for Config {
             hold_grace: Duration::from_secs(120),
             hard_cap: max_hold * 4,
             policy: FailurePolicy::Proceed,
-            retry_after: Duration::from_secs(5),
+            retry_after: Duration::from_secs(30),
             blocked_retry_after: Duration::from_secs(60),
             refused_retry_after: Duration::from_secs(600),
+            connect_timeout: None,
+            read_timeout: None,
             emf: false,
             emf_namespace: "ECSProtect".to_owned(),
         }
@@ -223,6 +231,12 @@ impl Config {
         if let Some(d) = duration("ECS_PROTECT_REFUSED_RETRY_AFTER", &REFUSED)? {
             c.refused_retry_after = d;
         }
+        if let Some(d) = duration("ECS_PROTECT_CONNECT_TIMEOUT", &CONNECT)? {
+            c.connect_timeout = Some(d);
+        }
+        if let Some(d) = duration("ECS_PROTECT_READ_TIMEOUT", &READ)? {
+            c.read_timeout = Some(d);
+        }
         let min_cap = c.max_hold + c.hold_grace;
         c.hard_cap = match duration("ECS_PROTECT_HARD_CAP", &(min_cap..=HARD_CAP_MAX))? {
             Some(d) => d,
@@ -287,7 +301,7 @@ impl Config {
         self.policy
     }
 
-    /// Back-off after a failed call.
+    /// The longest back-off after failed calls (the first is about 1 s, doubling).
     pub fn retry_after(&self) -> Duration {
         self.retry_after
     }
@@ -300,6 +314,18 @@ impl Config {
     /// Back-off after a permanent refusal.
     pub fn refused_retry_after(&self) -> Duration {
         self.refused_retry_after
+    }
+
+    /// The connect timeout of each attempt of a backend call; `None`: the backend's own
+    /// default (3 s for the ECS API, 2 s for the agent).
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+
+    /// The read timeout (for the headers, and again for the body) of each attempt of a
+    /// backend call; `None`: the backend's own default (10 s).
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
     }
 
     /// Whether state changes are also written as CloudWatch Embedded Metric Format lines.
@@ -445,8 +471,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// Back-off after a failed call (network, throttling): until it passes, acquires apply
-    /// the policy at once instead of calling ECS again. Default 5 s, range 0 s..=1 h.
+    /// The longest back-off after failed calls (network, throttling, 5xx): until a back-off
+    /// passes, acquires apply the policy at once instead of calling ECS again. The first
+    /// back-off is 0.5 to 1 s, each further failure in a row doubles it (with jitter) up to
+    /// this cap, and a success resets it. Default 30 s, range 0 s..=1 h (0: no back-off).
     pub fn retry_after(self, backoff: Duration) -> Self {
         self.duration("retry_after", backoff, RETRY, |c, d| c.retry_after = d)
     }
@@ -463,6 +491,25 @@ impl ConfigBuilder {
     pub fn refused_retry_after(self, backoff: Duration) -> Self {
         self.duration("refused_retry_after", backoff, REFUSED, |c, d| {
             c.refused_retry_after = d;
+        })
+    }
+
+    /// How long each attempt of a backend call waits for a connection (DNS, TCP, TLS), for
+    /// the backend [`Protector::from_env`](crate::Protector::from_env) builds. Default: the
+    /// backend's own (3 s for the ECS API, 2 s for the agent); range 1 ms..=1 min.
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.duration("connect_timeout", timeout, CONNECT, |c, d| {
+            c.connect_timeout = Some(d);
+        })
+    }
+
+    /// How long each attempt of a backend call waits for the answer's headers, and again
+    /// for its body, for the backend [`Protector::from_env`](crate::Protector::from_env)
+    /// builds. Default 10 s; range 1 ms..=5 min. Keep it above 5 s for the agent backend
+    /// (the agent's own call to ECS may take that long).
+    pub fn read_timeout(self, timeout: Duration) -> Self {
+        self.duration("read_timeout", timeout, READ, |c, d| {
+            c.read_timeout = Some(d)
         })
     }
 
@@ -530,6 +577,8 @@ mod tests {
         assert_eq!(c.hold_grace(), Duration::from_secs(120));
         assert_eq!(c.hard_cap(), Duration::from_secs(3600));
         assert_eq!(c.policy(), FailurePolicy::Proceed);
+        assert_eq!(c.retry_after(), Duration::from_secs(30));
+        assert_eq!((c.connect_timeout(), c.read_timeout()), (None, None));
         assert!(!c.emf());
         assert_eq!(c.emf_namespace(), "ECSProtect");
         assert_eq!(Config::builder().build().unwrap(), c);
@@ -548,6 +597,8 @@ mod tests {
             ("ECS_PROTECT_RETRY_AFTER", "1s"),
             ("ECS_PROTECT_BLOCKED_RETRY_AFTER", "2m"),
             ("ECS_PROTECT_REFUSED_RETRY_AFTER", "1h"),
+            ("ECS_PROTECT_CONNECT_TIMEOUT", "500ms"),
+            ("ECS_PROTECT_READ_TIMEOUT", "2s"),
             ("ECS_PROTECT_EMF", "1"),
             ("ECS_PROTECT_EMF_NAMESPACE", "Billing/Workers"),
         ])
@@ -562,6 +613,8 @@ mod tests {
         assert_eq!(c.retry_after(), Duration::from_secs(1));
         assert_eq!(c.blocked_retry_after(), Duration::from_secs(120));
         assert_eq!(c.refused_retry_after(), Duration::from_secs(3600));
+        assert_eq!(c.connect_timeout(), Some(Duration::from_millis(500)));
+        assert_eq!(c.read_timeout(), Some(Duration::from_secs(2)));
         assert!(c.emf());
         assert_eq!(c.emf_namespace(), "Billing/Workers");
     }
@@ -602,6 +655,14 @@ mod tests {
                 "invalid ECS_PROTECT_EMF: expected true, false, 1 or 0, got \"yes\"",
             ),
             (
+                ("ECS_PROTECT_CONNECT_TIMEOUT", "0"),
+                "invalid ECS_PROTECT_CONNECT_TIMEOUT: expected a duration such as 250ms, 5s, 30m or 1h30m in 1ms..=1m, got \"0\"",
+            ),
+            (
+                ("ECS_PROTECT_READ_TIMEOUT", "10"),
+                "invalid ECS_PROTECT_READ_TIMEOUT: expected a duration such as 250ms, 5s, 30m or 1h30m in 1ms..=5m, got \"10\"",
+            ),
+            (
                 ("ECS_PROTECT_REFUSED_RETRY_AFTER", "25h"),
                 "invalid ECS_PROTECT_REFUSED_RETRY_AFTER: expected a duration such as 250ms, 5s, 30m or 1h30m in 0s..=24h, got \"25h\"",
             ),
@@ -631,7 +692,7 @@ mod tests {
     #[test]
     fn builder_errors_name_the_method() {
         let ms = Duration::from_millis;
-        let cases: [(ConfigBuilder, &str); 6] = [
+        let cases: [(ConfigBuilder, &str); 8] = [
             (
                 Config::builder().linger(ms(900_001)),
                 "ConfigBuilder::linger",
@@ -658,6 +719,14 @@ mod tests {
             (
                 Config::builder().retry_after(Duration::from_secs(3601)),
                 "ConfigBuilder::retry_after",
+            ),
+            (
+                Config::builder().connect_timeout(Duration::ZERO),
+                "ConfigBuilder::connect_timeout",
+            ),
+            (
+                Config::builder().read_timeout(Duration::from_secs(301)),
+                "ConfigBuilder::read_timeout",
             ),
         ];
         for (builder, method) in cases {

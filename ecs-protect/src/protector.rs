@@ -1,8 +1,11 @@
 //! [`Protector`] and [`Guard`]: reference-counted task protection.
 
+mod backoff;
 mod emf;
+mod notes;
 mod state;
 mod stats;
+mod transitions;
 mod worker;
 
 use std::fmt;
@@ -13,8 +16,11 @@ use std::time::{Duration, Instant};
 use emf::Emf;
 #[cfg(test)]
 use emf::Sink;
-use state::{ACQUIRE, Action, Inner, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate};
+use state::{
+    ACQUIRE, Action, Inner, MARKED, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate, ticket,
+};
 pub use stats::{State, Stats};
+use transitions::Release;
 
 use crate::config::Readable;
 use crate::{Backend, Config, Env, Error, FailurePolicy};
@@ -37,14 +43,24 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 ///
 /// # How it works
 ///
-/// One word holds the number of units in flight and an `OPEN` bit meaning "protection is
-/// confirmed on, not near expiry, no breathing window, no shutdown". An acquire adds one
-/// to the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
+/// One word holds the number of units in flight, an `OPEN` bit meaning "protection is
+/// confirmed on, not near expiry, no breathing window, no shutdown" and a `MARKED` bit
+/// meaning "a breathing window waits for the units in flight now". An acquire adds one to
+/// the word and, if `OPEN` was set, is done: no lock, no call, no allocation. A release
 /// subtracts one. Everything else (the first enable, waiting for a call in the air, the
 /// failure policy) happens on the slow path, under a mutex that is never held during a
-/// backend call. A background thread per protector measures the linger, renews protection
-/// half-way to its expiry while work is in flight, opens breathing windows after
-/// `max_hold`, enforces the hard cap and retries failed disables.
+/// backend call, nor while a log or metric line is written (lines are queued under the
+/// lock and written, in order, after it is released).
+///
+/// A background thread per protector drives the phases over time: it measures the linger,
+/// renews protection half-way to its expiry while work is in flight, opens breathing
+/// windows after `max_hold`, enforces the hard cap, enables again for work in flight after
+/// a lapse or a failure, and releases protection that may be on after a lost answer. It
+/// sleeps until the next deadline at which something can act, so it uses next to no CPU
+/// in any state. Each change of phase is one method (enabled, renewed, enable failed,
+/// lapsed, hold reached, overrun, overrun ended, window opened, window closed, hard cap,
+/// disabled, disable failed, unseen expired, shutdown); the README's state diagram names
+/// the same phases: `Off`, `MaybeOn`, `On`, `Draining`, `Overrun`, `Window`.
 ///
 /// Only one backend call is ever in the air per protector: acquirers that find an enable in
 /// the air wait for its answer (and share its failure) instead of sending their own. A
@@ -56,25 +72,56 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 /// minutes, counted from the call's start, when it reported none; the sooner of the two
 /// otherwise) while work is in flight. Idle protection due for renewal is released instead.
 /// If renewals keep failing, new work stops being admitted under the old protection at
-/// three quarters of its life and must confirm protection itself (through the policy).
+/// three quarters of its life and must confirm protection itself (through the policy). If
+/// it lapses all the same ([`Stats::lapses`]), the work still in flight is protected again
+/// as soon as the back-off allows (unless shutdown was requested).
 ///
-/// # Breathing window, grace and hard cap
+/// # Breathing window, grace, overrun and hard cap
 ///
-/// After `max_hold` of continuous protection new acquires wait while the work in flight
-/// finishes; protection is then released for `window`, and taken again for the waiting
+/// After `max_hold` of continuous protection new acquires wait while the units in flight
+/// finish; protection is then released for `window`, and taken again for the waiting
 /// work (unless shutdown was requested meanwhile: they then get the shutdown answer). If
-/// work is still running `hold_grace` after the window was due, new work is let in again
-/// under the current protection (a warning names the count) and no window is tried until
-/// the hard cap: when continuous protection reaches `hard_cap`, it is released even with
-/// work in flight (logged as an error, counted in [`Stats::hard_caps`]), for one window.
+/// those units are still running `hold_grace` after the window was due, new work is let in
+/// again under the current protection (an *overrun*, logged with the count and counted in
+/// [`Stats::overruns`]); once the units that were in flight when the window was due have
+/// finished, the next window is due `max_hold` later. When continuous protection reaches
+/// `hard_cap` it is released even with work in flight (logged as an error, counted in
+/// [`Stats::hard_caps`]), for one window.
 ///
 /// # Failures
 ///
-/// A failed enable goes through the [`FailurePolicy`] and is remembered for a back-off
-/// (`retry_after`, `blocked_retry_after` for `DEPLOYMENT_BLOCKED`, `refused_retry_after`
-/// for [permanent](Error::is_permanent) refusals): meanwhile acquires get the same answer at
-/// once, without a call. A failed disable is retried every `retry_after` until the
-/// protection's expiry, ECS's own backstop.
+/// A failed enable goes through the [`FailurePolicy`] and is remembered for a back-off:
+/// meanwhile acquires get the same answer at once, without a call, and
+/// [`retry_in`](Self::retry_in) says for how long. A network failure, throttling or a
+/// server error backs off exponentially: 0.5 to 1 s after the first, doubling with each
+/// failure in a row up to `retry_after` (default 30 s), reset by a success.
+/// `DEPLOYMENT_BLOCKED` waits `blocked_retry_after` and [permanent](Error::is_permanent)
+/// refusals `refused_retry_after`. While work runs unprotected, the background thread asks
+/// again by itself when the back-off has passed.
+///
+/// A call whose answer was lost (a timeout, a transport error or a 5xx, after which ECS
+/// may have applied it) counts as "maybe on" ([`State::MaybeOn`]) until the call's start
+/// plus the requested expiry: idle, the protector asks for a disable after the back-off; a
+/// failed disable is handled the same way, until the protection's expiry.
+///
+/// # How long an acquire can wait
+///
+/// An acquire waits at most for one call in the air and then its own enable; during a
+/// breathing window, for the window's wait, its disable, the window and the enable after
+/// it:
+///
+/// ```text
+/// wait ≤ HOLD_GRACE + WINDOW + 3 × CALL
+/// CALL = A × (CONNECT + 2 × READ) + Σ_{i=1}^{A-1} min(2^(i-1) s, 20 s)
+/// ```
+///
+/// with `A` = `AWS_MAX_ATTEMPTS` (default 3), `CONNECT` = `ECS_PROTECT_CONNECT_TIMEOUT`
+/// (default 3 s for the ECS API, 2 s for the agent) and `READ` = `ECS_PROTECT_READ_TIMEOUT`
+/// (default 10 s; it applies to the headers and again to the body). With the defaults
+/// `CALL` ≤ 3 × 23 s + 3 s = 72 s. The first call of the ECS API backend also fetches the
+/// task metadata (at most 12 s) and, for the task role, credentials (at most 12 s). Outside a
+/// breathing window, and when protection is already on, the bound is `2 × CALL`, and usually
+/// no wait at all.
 ///
 /// # Local mode
 ///
@@ -106,7 +153,7 @@ impl Drop for Handle {
     fn drop(&mut self) {
         let mut s = self.inner.lock();
         s.stopped = true;
-        drop(s);
+        self.inner.unlock(s);
         self.inner.notify();
     }
 }
@@ -160,7 +207,7 @@ impl Protector {
     /// As [`from_env`](Self::from_env).
     pub fn from_env_with(env: &Env) -> Result<Self, Error> {
         let config = Config::from_env_with(env)?;
-        let backend = crate::backend::from_env(env)?;
+        let backend = crate::backend::from_env(env, &config)?;
         Ok(Protector::from_parts(config, backend))
     }
 
@@ -229,7 +276,9 @@ impl Protector {
     /// [`FailurePolicy`].
     ///
     /// Returns once protection is confirmed on, or the policy decided otherwise. When
-    /// protection is already on and not near expiry this is an atomic counter update.
+    /// protection is already on and not near expiry this is an atomic counter update;
+    /// otherwise the wait is bounded (see "How long an acquire can wait" in the
+    /// [`Protector`] docs).
     ///
     /// # Errors
     ///
@@ -266,9 +315,10 @@ impl Protector {
             return Ok(Guard {
                 protector: self.clone(),
                 protected: !inner.local,
+                ticket: ticket(before),
             });
         }
-        release(inner);
+        release(inner, ticket(before));
         self.acquire_slow(policy)
     }
 
@@ -281,10 +331,11 @@ impl Protector {
             // `refuse` never returns an error under Proceed. Should that change, the unit
             // is still counted so that the guard's release balances.
             Err(_) => {
-                self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                let before = self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 Guard {
                     protector: self.clone(),
                     protected: false,
+                    ticket: ticket(before),
                 }
             }
         }
@@ -304,7 +355,7 @@ impl Protector {
                 && inner.follows_installed.load(Ordering::SeqCst)
                 && crate::shutdown::installed_requested()
             {
-                drop(s);
+                inner.unlock(s);
                 inner.request_shutdown();
                 s = inner.lock();
             }
@@ -312,18 +363,22 @@ impl Protector {
                 return self.refuse(s, policy, Error::ShuttingDown);
             }
             if inner.word.load(Ordering::SeqCst) & OPEN != 0 {
-                // `OPEN` changes only under the lock we hold.
-                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                // `OPEN` (and `MARKED`) change only under the lock we hold.
+                let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                inner.unlock(s);
                 return Ok(Guard {
                     protector: self.clone(),
                     protected: !inner.local,
+                    ticket: ticket(before),
                 });
             }
             if let Some(call) = s.call {
                 if call != Action::Disable {
                     joined = Some(s.attempt);
                 }
+                s.waiting += 1;
                 s = inner.wait(s, None);
+                s.waiting -= 1;
                 continue;
             }
             if let Some(id) = joined.take() {
@@ -335,17 +390,17 @@ impl Protector {
                 }
             }
             match s.phase {
-                Phase::Draining | Phase::Window { .. } => {
+                Phase::Draining { .. } | Phase::Window { .. } => {
+                    s.waiting += 1;
                     s = inner.wait(s, None);
+                    s.waiting -= 1;
                     continue;
                 }
-                Phase::Off | Phase::On => {}
+                Phase::Off | Phase::MaybeOn { .. } | Phase::On | Phase::Overrun => {}
             }
-            if let Some(backoff) = &s.backoff {
-                if Instant::now() < backoff.until {
-                    let err = duplicate(&backoff.error);
-                    return self.refuse(s, policy, err);
-                }
+            if let Some(backoff) = s.backoff.as_ref().filter(|b| Instant::now() < b.until) {
+                let err = duplicate(&backoff.error);
+                return self.refuse(s, policy, err);
             }
             let (next, attempt) = inner.enable(s, Action::Enable);
             s = next;
@@ -364,11 +419,12 @@ impl Protector {
         match policy {
             FailurePolicy::Require => {
                 s.counters.refused += 1;
-                log::debug!("work refused: {err}");
+                s.log(log::Level::Debug, format!("work refused: {err}"));
+                inner.unlock(s);
                 Err(err)
             }
             FailurePolicy::Proceed => {
-                inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
+                let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 s.counters.unprotected += 1;
                 // One warning, then at most one every ten seconds with a count, so that a
                 // busy worker under a long outage does not flood its log.
@@ -378,21 +434,23 @@ impl Protector {
                 {
                     let others = std::mem::take(&mut s.unwarned);
                     s.warned_at = Some(now);
-                    if others == 0 {
-                        log::warn!("proceeding without task protection: {err}");
+                    let message = if others == 0 {
+                        format!("proceeding without task protection: {err}")
                     } else {
-                        log::warn!(
+                        format!(
                             "proceeding without task protection: {err} ({others} more units ran \
                              unprotected since the last warning)"
-                        );
-                    }
+                        )
+                    };
+                    s.log(log::Level::Warn, message);
                 } else {
                     s.unwarned += 1;
                 }
-                drop(s);
+                inner.unlock(s);
                 Ok(Guard {
                     protector: self.clone(),
                     protected: false,
+                    ticket: ticket(before),
                 })
             }
         }
@@ -419,11 +477,11 @@ impl Protector {
                 (Some(Action::Renew), _) => State::Renewing,
                 (Some(Action::Disable), _) => State::Disabling,
                 (None, Phase::On) => State::On,
-                (None, Phase::Draining) => State::Draining,
+                (None, Phase::Draining { .. }) => State::Draining,
+                (None, Phase::Overrun) => State::Overrun,
                 (None, Phase::Window { .. }) => State::Window,
-                (None, Phase::Off) if s.backoff.as_ref().is_some_and(|b| now < b.until) => {
-                    State::BackingOff
-                }
+                (None, Phase::MaybeOn { .. }) => State::MaybeOn,
+                (None, Phase::Off) if s.backing_off(now) => State::BackingOff,
                 (None, Phase::Off) => State::Off,
             }
         };
@@ -437,10 +495,13 @@ impl Protector {
             failures: c.failures,
             windows: c.windows,
             hard_caps: c.hard_caps,
+            overruns: c.overruns,
+            lapses: c.lapses,
             unprotected: c.unprotected,
             refused: c.refused,
             time_protected: c.time_protected + current,
             in_flight: inner.in_flight(),
+            waiting: s.waiting,
             state,
             shutting_down: s.shutdown,
         }
@@ -520,12 +581,12 @@ impl Protector {
             while s.call.is_some() {
                 s = inner.wait(s, None);
             }
-            if matches!(s.phase, Phase::On | Phase::Draining) || s.maybe_on {
+            if s.phase.maybe_protected() {
                 inner.close();
-                s = inner.disable(s, "drain");
+                s = inner.disable(s, Release::Drain);
             }
         }
-        drop(s);
+        inner.unlock(s);
         if in_flight == 0 {
             Drained::Complete
         } else {
@@ -541,10 +602,26 @@ impl Protector {
 
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Counts one unit out; wakes the watchers if it was the last and someone watches.
+/// Counts one unit out (`ticket`: the generation it was admitted at); wakes the watchers if
+/// it was the last and someone watches, or the last of the units a breathing window waits
+/// for.
 #[inline]
-fn release(inner: &Inner) {
+fn release(inner: &Inner, ticket: u32) {
     let before = inner.word.fetch_sub(RELEASE, Ordering::AcqRel);
+    if before & (WATCH | MARKED) != 0 {
+        release_watched(inner, before, ticket);
+    }
+}
+
+#[cold]
+fn release_watched(inner: &Inner, before: u64, ticket: u32) {
+    if before & MARKED != 0 && inner.admitted_before_mark(ticket) {
+        let released = inner.old_released.fetch_add(1, Ordering::SeqCst) + 1;
+        if released >= inner.old_total.load(Ordering::SeqCst) {
+            inner.wake();
+            return;
+        }
+    }
     if count(before) == 1 && before & WATCH != 0 {
         inner.wake();
     }
@@ -605,6 +682,8 @@ impl AsRef<Protector> for Protector {
 pub struct Guard {
     protector: Protector,
     protected: bool,
+    /// The acquire generation it was admitted at (see `state::MARKED`).
+    ticket: u32,
 }
 
 impl Guard {
@@ -619,7 +698,7 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        release(self.protector.inner());
+        release(self.protector.inner(), self.ticket);
     }
 }
 

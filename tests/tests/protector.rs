@@ -211,13 +211,34 @@ fn protection_is_renewed_before_it_expires_during_a_long_unit() {
 }
 
 #[test]
-fn idle_protection_is_released_after_the_linger_not_renewed() {
+fn idle_protection_is_released_after_the_linger() {
+    let backend = RecordingBackend::new();
+    let linger = ms(200);
+    let protector = protector(fast().linger(linger), &backend);
+    drop(protector.acquire().unwrap());
+    let released = Instant::now();
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    let disable = backend.calls()[1].clone();
+    assert_eq!(disable.change, Protection::Off);
+    assert!(
+        disable.started >= released + linger,
+        "released {:?} after the last unit, before the linger of {linger:?}",
+        disable.started - released
+    );
+    assert_eq!(protector.stats().renewals, 0);
+}
+
+#[test]
+fn idle_protection_due_for_renewal_is_released_not_renewed() {
     let backend = RecordingBackend::new();
     backend.set_expiry(ms(40));
     let protector = protector(fast().linger(Duration::from_secs(60)), &backend);
     drop(protector.acquire().unwrap());
-    // Renewal time comes while idle: the protector disables rather than renews.
+    let released = Instant::now();
+    // Renewal time comes while idle, long before the linger ends: the protector disables
+    // rather than renews.
     assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    assert!(backend.calls()[1].started < released + Duration::from_secs(60));
     assert_eq!(protector.stats().renewals, 0);
 }
 
@@ -282,11 +303,12 @@ fn continuous_work_gets_breathing_windows() {
 #[test]
 fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_cap() {
     let backend = RecordingBackend::new();
+    let (max_hold, grace) = (ms(30), ms(60));
     let protector = protector(
         fast()
-            .max_hold(ms(30))
-            .hold_grace(ms(30))
-            .hard_cap(ms(150))
+            .max_hold(max_hold)
+            .hold_grace(grace)
+            .hard_cap(ms(300))
             .window(ms(20)),
         &backend,
     );
@@ -294,9 +316,15 @@ fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_ca
     eventually("the breathing window to wait for work", || {
         protector.stats().state == State::Draining
     });
-    // New work waits, then is let in under the same protection once the grace is over.
+    // New work waits out the grace, then is let in under the same protection.
     let late = protector.acquire_with(FailurePolicy::Require).unwrap();
     let admitted = Instant::now();
+    let enabled = backend.calls()[0].clone();
+    assert!(
+        admitted >= enabled.started + max_hold + grace,
+        "the late unit was let in {:?} after protection began, before max_hold + grace",
+        admitted - enabled.started
+    );
     assert!(late.is_protected());
     assert!(backend.protected_at(admitted));
     assert_eq!(
@@ -304,16 +332,22 @@ fn a_stuck_unit_lets_work_in_after_the_grace_and_loses_protection_at_the_hard_ca
         1,
         "the late unit needed no new enable"
     );
+    assert_eq!(protector.stats().state, State::Overrun);
     drop(late);
     eventually("the hard cap", || protector.stats().hard_caps == 1);
-    // The stuck unit is still running, yet protection is off.
+    // The stuck unit is still running, yet protection was released at the cap.
     assert_eq!(protector.in_flight(), 1);
-    assert!(!backend.last_confirmed_on());
-    assert!(!backend.protected_at(Instant::now()));
+    let off = backend
+        .calls()
+        .into_iter()
+        .find(|c| c.change == Protection::Off)
+        .expect("a disable at the hard cap");
+    assert!(off.ok && off.started >= enabled.started + ms(300));
+    assert!(!backend.protected_at(off.ended));
     // After the window new work takes protection again.
     let next = protector.acquire_with(FailurePolicy::Require).unwrap();
     assert!(next.is_protected() && backend.last_confirmed_on());
-    assert_eq!(backend.enable_calls(), 2);
+    assert_eq!(protector.stats().overruns, 1);
     drop((stuck, next));
 }
 
@@ -330,7 +364,9 @@ fn proceed_runs_unprotected_and_remembers_the_failure() {
     assert_eq!(backend.calls().len(), 1);
     let stats = protector.stats();
     assert_eq!((stats.unprotected, stats.failures), (2, 1));
-    assert_eq!(stats.state, State::BackingOff);
+    // A timed-out call may have been applied: protection is "maybe on" meanwhile.
+    assert_eq!(stats.state, State::MaybeOn);
+    assert!(protector.retry_in().is_some());
     assert_eq!(protector.in_flight(), 2);
 }
 
@@ -372,26 +408,45 @@ fn after_the_back_off_protection_is_asked_again() {
 
 #[test]
 fn deployment_blocked_goes_through_the_policy_and_backs_off() {
+    // Remembered for its own back-off: the same answer without asking ECS again.
     let backend = RecordingBackend::new();
     backend.fail_next(blocked);
-    let backoff = ms(50);
-    let protector = protector(fast().blocked_retry_after(backoff), &backend);
-    let asked = Instant::now();
-    let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
-    assert!(err.is_deployment_blocked());
-    // Remembered: the same answer without asking ECS again.
-    assert!(
-        protector
-            .acquire_with(FailurePolicy::Require)
-            .unwrap_err()
-            .is_deployment_blocked()
+    let remembering = protector(
+        fast().blocked_retry_after(Duration::from_secs(600)),
+        &backend,
     );
-    let unprotected = protector.acquire().unwrap();
-    assert!(!unprotected.is_protected());
+    let err = remembering
+        .acquire_with(FailurePolicy::Require)
+        .unwrap_err();
+    assert!(err.is_deployment_blocked());
+    for _ in 0..10 {
+        let again = remembering
+            .acquire_with(FailurePolicy::Require)
+            .unwrap_err();
+        assert!(again.is_deployment_blocked());
+        let unprotected = remembering.acquire().unwrap();
+        assert!(!unprotected.is_protected());
+    }
     assert_eq!(backend.calls().len(), 1);
-    drop(unprotected);
-    // The back-off is measured on the monotonic clock: once it has passed, ECS is asked again.
-    thread::sleep(backoff.saturating_sub(asked.elapsed()) + ms(5));
+    let left = remembering.retry_in().expect("backing off");
+    assert!(left > Duration::from_secs(500), "{left:?}");
+
+    // Once the back-off has passed (counted from the moment the failing call returned, or
+    // later), ECS is asked again.
+    let backend = RecordingBackend::new();
+    backend.fail_next(blocked);
+    let backoff = ms(100);
+    let protector = protector(fast().blocked_retry_after(backoff), &backend);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    let failed = Instant::now();
+    let again = protector.acquire_with(FailurePolicy::Require);
+    if failed.elapsed() < backoff {
+        // Still inside the back-off when it returned: it cannot have asked.
+        assert!(again.unwrap_err().is_deployment_blocked());
+        assert_eq!(backend.calls().len(), 1);
+    }
+    let wait = (failed + backoff + ms(5)).saturating_duration_since(Instant::now());
+    thread::sleep(wait);
     let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
     assert!(guard.is_protected());
     assert_eq!(backend.enable_calls(), 2);
@@ -482,19 +537,47 @@ fn drain_waits_for_work_then_times_out_and_releases_anyway() {
     let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
     let finishing = protector.acquire().unwrap();
     let stuck = protector.acquire().unwrap();
+    let timeout = ms(300);
+    let watcher = protector.clone();
+    // Ends one unit once the drain has begun (it requests shutdown first).
     let dropper = thread::spawn(move || {
-        thread::sleep(ms(10));
+        eventually("the drain to begin", || watcher.is_shutting_down());
         drop(finishing);
     });
-    let drained = protector.drain(ms(80));
+    let started = Instant::now();
+    let drained = protector.drain(timeout);
+    let took = started.elapsed();
     dropper.join().unwrap();
     assert_eq!(drained, Drained::TimedOut { in_flight: 1 });
     assert_eq!(
         drained.to_string(),
         "drain timed out with 1 units in flight"
     );
+    assert!(
+        took >= timeout,
+        "returned after {took:?}, before its timeout"
+    );
+    assert!(took < timeout + DEADLINE, "returned after {took:?}");
     assert!(last_ok_is_off(&backend.calls()));
+    assert_eq!(protector.in_flight(), 1);
     drop(stuck);
+}
+
+#[test]
+fn drain_returns_as_soon_as_the_work_is_done() {
+    let backend = RecordingBackend::new();
+    let protector = protector(fast().linger(Duration::from_secs(600)), &backend);
+    let working = protector.acquire().unwrap();
+    let watcher = protector.clone();
+    let dropper = thread::spawn(move || {
+        eventually("the drain to begin", || watcher.is_shutting_down());
+        drop(working);
+    });
+    let started = Instant::now();
+    assert_eq!(protector.drain(Duration::from_secs(600)), Drained::Complete);
+    assert!(started.elapsed() < DEADLINE);
+    dropper.join().unwrap();
+    assert!(last_ok_is_off(&backend.calls()));
 }
 
 #[test]
@@ -645,11 +728,14 @@ fn shutdown_during_a_breathing_window_answers_the_waiting_work() {
     thread::scope(|scope| {
         let required = scope.spawn(|| protector.acquire_with(FailurePolicy::Require));
         let proceeding = scope.spawn(|| protector.acquire_with(FailurePolicy::Proceed));
+        eventually("both acquires to wait", || protector.stats().waiting == 2);
         drop(working);
         eventually("the window to open", || {
             protector.stats().state == State::Window
         });
         assert!(!backend.last_confirmed_on());
+        // Still waiting in the window (600 s long).
+        assert_eq!(protector.stats().waiting, 2);
         protector.request_shutdown();
         assert!(matches!(required.join().unwrap(), Err(Error::ShuttingDown)));
         assert!(!proceeding.join().unwrap().unwrap().is_protected());
@@ -670,9 +756,260 @@ fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
     assert_eq!(protector.retry_in(), None, "no back-off before any failure");
     let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
     assert!(err.is_deployment_blocked());
-    let left = protector.retry_in().expect("backing off after DEPLOYMENT_BLOCKED");
+    let left = protector
+        .retry_in()
+        .expect("backing off after DEPLOYMENT_BLOCKED");
     assert!(
         left <= backoff && left >= backoff - Duration::from_secs(30),
         "remaining back-off {left:?} out of (30 s, 60 s]"
     );
+}
+
+fn throttled() -> Error {
+    Error::from(ApiError {
+        operation: "UpdateTaskProtection".into(),
+        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
+        status: 400,
+        code: "ThrottlingException".into(),
+        message: Some("Rate exceeded".into()),
+        request_id: None,
+    })
+}
+
+// Defect 1: an enable whose answer was lost (applied, then errored) left protection on.
+#[test]
+fn a_lost_enable_answer_counts_as_maybe_on_and_is_released_when_idle() {
+    let backend = RecordingBackend::new();
+    backend.lose_next_answer(transport_error);
+    let backoff = ms(100);
+    let protector = protector(fast().retry_after(backoff), &backend);
+    let guard = protector.acquire().unwrap();
+    assert!(!guard.is_protected(), "the enable failed as far as we know");
+    assert!(
+        backend.protected_at(Instant::now()),
+        "the fake applied it all the same"
+    );
+    assert_eq!(protector.stats().state, State::MaybeOn);
+    drop(guard);
+    // Idle, the worker removes the protection that may be on, after the back-off.
+    assert!(
+        backend.wait_until(DEADLINE, last_ok_is_off),
+        "{:?}",
+        backend.calls()
+    );
+    let calls = backend.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].lost);
+    let gap = calls[1].started - calls[0].ended;
+    assert!(gap >= backoff / 2, "disabled {gap:?} after the failure");
+    eventually("the protector to know it is off", || {
+        protector.stats().state == State::Off
+    });
+}
+
+#[test]
+fn a_refused_enable_is_not_maybe_on() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    let protector = protector(fast().retry_after(ms(50)), &backend);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    assert_eq!(protector.stats().state, State::BackingOff);
+    // Nothing to release: no call follows while idle.
+    assert!(!backend.wait_until(ms(300), |calls| calls.len() > 1));
+}
+
+// Defect 2: one overrun disabled every later window until the hard cap.
+#[test]
+fn after_an_overrun_the_next_window_comes_max_hold_after_the_old_units_finish() {
+    let backend = RecordingBackend::new();
+    let max_hold = ms(80);
+    let protector = protector(
+        fast()
+            .max_hold(max_hold)
+            .hold_grace(ms(40))
+            .window(ms(20))
+            .hard_cap(Duration::from_secs(60)),
+        &backend,
+    );
+    let slow = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let spans = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let slow_done = thread::scope(|scope| {
+        for t in 0..3u64 {
+            let (protector, spans, stop) = (&protector, &spans, &stop);
+            scope.spawn(move || {
+                let mut rng = Rng(t + 101);
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                    let start = Instant::now();
+                    thread::sleep(Duration::from_micros(300 + rng.below(1_500)));
+                    let end = Instant::now();
+                    drop(guard);
+                    spans.lock().unwrap().push((start, end));
+                }
+            });
+        }
+        eventually("the overrun", || protector.stats().state == State::Overrun);
+        let slow_done = Instant::now();
+        drop(slow);
+        eventually("a window after the overrun", || {
+            protector.stats().windows >= 1
+        });
+        stop.store(true, Ordering::Relaxed);
+        slow_done
+    });
+    let stats = protector.stats();
+    assert_eq!((stats.overruns, stats.hard_caps), (1, 0), "{stats:?}");
+    let window = backend
+        .calls()
+        .into_iter()
+        .find(|c| c.change == Protection::Off)
+        .expect("a window's disable");
+    assert!(
+        window.started >= slow_done + max_hold,
+        "the window came {:?} after the slow unit ended, before max_hold",
+        window.started.saturating_duration_since(slow_done)
+    );
+    for (start, end) in spans.into_inner().unwrap() {
+        assert!(backend.protected_throughout(start, end));
+    }
+}
+
+// Defect 4: after a lapse, work still in flight was never protected again.
+#[test]
+fn lapsed_protection_is_enabled_again_while_work_runs() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(150));
+    let protector = protector(fast().retry_after(ms(20)), &backend);
+    let long = protector.acquire_with(FailurePolicy::Require).unwrap();
+    for _ in 0..10_000 {
+        backend.fail_next(transport_error);
+    }
+    eventually("the protection to lapse", || protector.stats().lapses == 1);
+    let lapsed = Instant::now();
+    backend.clear_failures();
+    eventually("protection to be taken again", || {
+        protector.stats().state == State::On
+    });
+    assert!(backend.protected_at(Instant::now()));
+    let again = backend
+        .calls()
+        .into_iter()
+        .rfind(|c| c.ok && !c.lost && c.change != Protection::Off)
+        .unwrap();
+    assert!(again.started >= lapsed - ms(5), "{again:?}");
+    assert_eq!(protector.in_flight(), 1);
+    drop(long);
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+}
+
+#[test]
+fn no_enable_after_a_lapse_during_shutdown() {
+    let backend = RecordingBackend::new();
+    backend.set_expiry(ms(100));
+    let protector = protector(fast().retry_after(ms(10)), &backend);
+    let long = protector.acquire_with(FailurePolicy::Require).unwrap();
+    for _ in 0..10_000 {
+        backend.fail_next(transport_error);
+    }
+    protector.request_shutdown();
+    eventually("the protection to lapse", || protector.stats().lapses == 1);
+    let calls = backend.calls().len();
+    backend.clear_failures();
+    assert!(
+        !backend.wait_until(ms(300), |c| c.len() > calls),
+        "a call after the lapse during shutdown: {:?}",
+        backend.calls()
+    );
+    drop(long);
+}
+
+// Defect 5: a flat back-off after a throttled enable left work unprotected for seconds.
+#[test]
+fn a_throttled_enable_is_asked_again_after_about_a_second() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    // The default cap (30 s): the first back-off is still about a second.
+    let protector = protector(fast().retry_after(Duration::from_secs(30)), &backend);
+    let unprotected = protector.acquire().unwrap();
+    assert!(!unprotected.is_protected());
+    let left = protector.retry_in().expect("backing off");
+    assert!(left <= Duration::from_secs(1), "{left:?}");
+    // With work in flight, the worker asks again by itself once the back-off has passed.
+    assert!(backend.wait_until(DEADLINE, |calls| calls.len() >= 2));
+    let calls = backend.calls();
+    let gap = calls[1].started - calls[0].ended;
+    assert!(
+        gap >= ms(490) && gap < Duration::from_secs(3),
+        "asked again after {gap:?}"
+    );
+    assert!(calls[1].ok && protector.stats().state == State::On);
+    assert_eq!(protector.retry_in(), None);
+    drop(unprotected);
+}
+
+#[test]
+fn failures_in_a_row_back_off_longer_and_a_success_resets_it() {
+    let backend = RecordingBackend::new();
+    backend.fail_next(throttled);
+    backend.fail_next(throttled);
+    let protector = protector(fast().retry_after(Duration::from_secs(30)), &backend);
+    let unprotected = protector.acquire().unwrap();
+    assert!(backend.wait_until(DEADLINE, |calls| calls.len() >= 3));
+    let calls = backend.calls();
+    let first = calls[1].started - calls[0].ended;
+    let second = calls[2].started - calls[1].ended;
+    assert!(
+        first >= ms(490) && first < Duration::from_secs(3),
+        "{first:?}"
+    );
+    assert!(
+        second >= ms(990),
+        "the second back-off {second:?} did not double"
+    );
+    assert!(calls[2].ok);
+    drop(unprotected);
+    // After the success (and the idle release), the next failure starts from about a
+    // second again.
+    assert!(backend.wait_until(DEADLINE, last_ok_is_off));
+    backend.fail_next(throttled);
+    assert!(protector.acquire_with(FailurePolicy::Require).is_err());
+    let left = protector.retry_in().expect("backing off");
+    assert!(left <= Duration::from_secs(1), "{left:?}");
+}
+
+#[test]
+fn a_unit_admitted_during_an_overrun_ends_the_next_overrun_when_it_finishes() {
+    let backend = RecordingBackend::new();
+    let protector = protector(
+        fast()
+            .max_hold(ms(60))
+            .hold_grace(ms(30))
+            .window(ms(20))
+            .hard_cap(Duration::from_secs(60)),
+        &backend,
+    );
+    let first = protector.acquire_with(FailurePolicy::Require).unwrap();
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        // Short units keep the count above zero throughout.
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
+                thread::sleep(Duration::from_micros(500));
+                drop(guard);
+            }
+        });
+        eventually("the first overrun", || protector.stats().overruns == 1);
+        let second = protector.acquire_with(FailurePolicy::Require).unwrap();
+        drop(first);
+        eventually("the second overrun", || protector.stats().overruns == 2);
+        assert_eq!(protector.stats().windows, 0);
+        drop(second);
+        eventually("a window once the second slow unit is done", || {
+            protector.stats().windows >= 1
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(protector.stats().hard_caps, 0);
 }

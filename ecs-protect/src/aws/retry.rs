@@ -159,7 +159,7 @@ impl RetryQuota {
 }
 
 /// A number in `[0, 1)` for jitter, from std's randomly seeded hasher (no `rand` crate).
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));

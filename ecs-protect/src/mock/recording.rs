@@ -48,8 +48,12 @@ struct State {
     expiry_override: Option<Duration>,
 }
 
-/// A queued failure: makes the error the next call returns.
-struct Failure(Box<dyn Fn() -> Error + Send>);
+/// A queued failure: makes the error the next call returns; `applied`: the change is made
+/// all the same (the answer was lost).
+struct Failure {
+    make: Box<dyn Fn() -> Error + Send>,
+    applied: bool,
+}
 
 impl std::fmt::Debug for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,8 +70,11 @@ pub struct Call {
     pub started: Instant,
     /// When it returned.
     pub ended: Instant,
-    /// Whether it succeeded.
+    /// Whether the change was made (also when its answer was lost).
     pub ok: bool,
+    /// The change was made but the caller got an error (see
+    /// [`RecordingBackend::lose_next_answer`]).
+    pub lost: bool,
     /// How long the granted protection lasts, measured from `started` (enables only).
     pub expires_in: Option<Duration>,
 }
@@ -90,7 +97,25 @@ impl RecordingBackend {
 
     /// Makes the next call fail with the error `make` returns; queue several for several.
     pub fn fail_next(&self, make: impl Fn() -> Error + Send + 'static) {
-        self.lock().failures.push_back(Failure(Box::new(make)));
+        self.lock().failures.push_back(Failure {
+            make: Box::new(make),
+            applied: false,
+        });
+    }
+
+    /// Makes the next call take effect and then fail with the error `make` returns, as a
+    /// timeout or a 5xx after ECS applied the change does; queued with
+    /// [`fail_next`](Self::fail_next)'s failures, in order.
+    pub fn lose_next_answer(&self, make: impl Fn() -> Error + Send + 'static) {
+        self.lock().failures.push_back(Failure {
+            make: Box::new(make),
+            applied: true,
+        });
+    }
+
+    /// Drops the failures queued and not yet used: the backend recovers.
+    pub fn clear_failures(&self) {
+        self.lock().failures.clear();
     }
 
     /// Grants protection for this long instead of the minutes asked (to test renewal).
@@ -222,8 +247,9 @@ impl Backend for RecordingBackend {
             ),
             Protection::Off => None,
         };
+        let applied = failure.as_ref().is_none_or(|f| f.applied);
         let result = match failure {
-            Some(Failure(make)) => Err(make()),
+            Some(failure) => Err((failure.make)()),
             None => Ok(ProtectionState {
                 enabled: expires_in.is_some(),
                 expires_at: expires_in.map(|d| SystemTime::now() + d),
@@ -235,7 +261,8 @@ impl Backend for RecordingBackend {
             change,
             started,
             ended: Instant::now(),
-            ok: result.is_ok(),
+            ok: applied,
+            lost: applied && result.is_err(),
             expires_in,
         });
         state.calls.sort_by_key(|c| c.started);

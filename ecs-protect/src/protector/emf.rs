@@ -20,6 +20,7 @@ pub(crate) enum Event {
     Expired,
     Window,
     HardCap,
+    Overrun,
     Shutdown,
 }
 
@@ -33,6 +34,7 @@ impl Event {
             Event::Expired => "expired",
             Event::Window => "window",
             Event::HardCap => "hard_cap",
+            Event::Overrun => "overrun",
             Event::Shutdown => "shutdown",
         }
     }

@@ -1,19 +1,22 @@
 //! The protector's shared state: the lock-free word the hot path touches, the slow state
-//! behind a mutex that no backend call ever holds, and the calls and transitions.
+//! behind a mutex that no backend call ever holds, and the one backend call at a time.
+//!
+//! Every change of phase is one method in `transitions.rs`; the background thread that
+//! drives the phases over time is `worker.rs`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::emf::{Emf, Event};
+use super::notes::{Note, Outbox};
 use super::stats::Counters;
-use crate::config::Readable;
 use crate::{Backend, Config, Error, Protection};
 
-// The word: bit 0 `OPEN`, bit 1 `WATCH`, bits 2..32 the units in flight, bits 32..64 an
-// acquire generation that wraps. One `fetch_add(ACQUIRE)` counts a unit, bumps the
-// generation and returns whether protection was open, all at once.
+// The word: bit 0 `OPEN`, bit 1 `WATCH`, bit 2 `MARKED`, bits 3..32 the units in flight,
+// bits 32..64 an acquire generation that wraps. One `fetch_add(ACQUIRE)` counts a unit,
+// bumps the generation and returns whether protection was open (and marked), all at once.
 
 /// Protection is confirmed on, not near expiry, no window, no shutdown: an acquire that
 /// sees it is admitted as protected with no further ado. Changed only under the mutex.
@@ -21,8 +24,13 @@ pub(crate) const OPEN: u64 = 1;
 /// A release that empties the count must wake the worker (linger zero, shutdown, window,
 /// drain). Changed only under the mutex.
 pub(crate) const WATCH: u64 = 1 << 1;
-const ONE: u64 = 1 << 2;
-const COUNT_MASK: u64 = 0xFFFF_FFFC;
+/// A breathing window is due: the units in flight when it was set are "old", and the
+/// window (or the overrun) waits for them. A unit remembers its ticket, the generation it
+/// was admitted at; one admitted before the mark's generation and released under the mark
+/// counts in `Inner::old_released`.
+pub(crate) const MARKED: u64 = 1 << 2;
+const ONE: u64 = 1 << 3;
+const COUNT_MASK: u64 = 0xFFFF_FFF8;
 const GENERATION: u64 = 1 << 32;
 /// What one acquire adds to the word.
 pub(crate) const ACQUIRE: u64 = ONE + GENERATION;
@@ -30,24 +38,57 @@ pub(crate) const ACQUIRE: u64 = ONE + GENERATION;
 pub(crate) const RELEASE: u64 = ONE;
 
 pub(crate) fn count(word: u64) -> usize {
-    ((word & COUNT_MASK) >> 2) as usize
+    ((word & COUNT_MASK) >> 3) as usize
 }
 
 pub(crate) fn generation(word: u64) -> u64 {
     word >> 32
 }
 
-/// Where protection stands.
+/// The ticket of a unit admitted by the `fetch_add` that returned `before`.
+pub(crate) fn ticket(before: u64) -> u32 {
+    (before >> 32) as u32
+}
+
+/// Whether `ticket` comes before generation `mark` (both wrap: within 2^31 of each other).
+pub(crate) fn before_mark(ticket: u32, mark: u32) -> bool {
+    (mark.wrapping_sub(ticket) as i32) > 0
+}
+
+/// Where protection stands; the README's state diagram names the same phases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
-    /// Not protected (as far as we know: see `Slow::maybe_on`).
+    /// Not protected.
     Off,
+    /// A call's outcome was not seen (an enable whose answer was lost, a failed disable):
+    /// protection may be on until `until`. Idle, the worker asks for a disable at
+    /// `retry_at`; with work in flight, it asks for protection.
+    MaybeOn { until: Instant, retry_at: Instant },
     /// Protected.
     On,
-    /// `max_hold` reached: new work waits while the work in flight finishes.
-    Draining,
+    /// `max_hold` reached: new work waits while the units in flight finish, until `due`
+    /// (`max_hold + hold_grace`).
+    Draining { due: Instant },
+    /// The grace passed with units from before the window still running: new work is let
+    /// in under the current protection until those units have finished.
+    Overrun,
     /// Released for the breathing window; new work waits until `until`.
     Window { until: Instant },
+}
+
+impl Phase {
+    /// Whether protection is (or may be) on, so that letting go needs a disable call.
+    pub(crate) fn maybe_protected(self) -> bool {
+        matches!(
+            self,
+            Phase::On | Phase::Draining { .. } | Phase::Overrun | Phase::MaybeOn { .. }
+        )
+    }
+
+    /// Whether protection is confirmed on.
+    pub(crate) fn protected(self) -> bool {
+        matches!(self, Phase::On | Phase::Draining { .. } | Phase::Overrun)
+    }
 }
 
 /// A backend call.
@@ -58,10 +99,12 @@ pub(crate) enum Action {
     Disable,
 }
 
-/// A failure remembered so that acquires apply the policy at once instead of asking again.
+/// A failed enable remembered so that acquires apply the policy at once instead of asking
+/// again, until `until`; the worker's own retry comes at `retry_at` (never sooner).
 #[derive(Debug)]
 pub(crate) struct Backoff {
     pub(crate) until: Instant,
+    pub(crate) retry_at: Instant,
     pub(crate) error: Error,
 }
 
@@ -71,30 +114,37 @@ pub(crate) struct Slow {
     pub(crate) phase: Phase,
     /// The call in the air, if any: at most one at a time (single flight).
     pub(crate) call: Option<Action>,
-    /// The id of the latest `On` call; acquirers that joined it read its failure here.
+    /// The id of the latest enable or renewal; acquirers that joined it read its failure here.
     pub(crate) attempt: u64,
     pub(crate) failed: Option<(u64, Error)>,
     pub(crate) backoff: Option<Backoff>,
+    /// Transient failures in a row (any call); the back-off doubles with each.
+    pub(crate) streak: u32,
     pub(crate) shutdown: bool,
     /// The last `Protector` handle was dropped: the worker releases protection and ends.
     pub(crate) stopped: bool,
     /// `drain` calls waiting for the count to reach zero.
     pub(crate) draining: usize,
-    /// Start of the current continuous protection.
+    /// Acquires waiting for a call or a window.
+    pub(crate) waiting: usize,
+    /// Start of the current continuous protection: see [`Slow::begin_hold`].
     pub(crate) since: Option<Instant>,
+    /// Where `max_hold` is measured from: `since`, or the end of the last overrun.
+    pub(crate) hold_from: Option<Instant>,
     pub(crate) expires: Option<Instant>,
+    /// Until when a lost answer may have kept protection on (beyond `expires`).
+    pub(crate) unseen_until: Option<Instant>,
     pub(crate) renew_at: Option<Instant>,
     pub(crate) stale_at: Option<Instant>,
     /// Renewal is overdue: `OPEN` is cleared so that acquirers confirm protection first.
     pub(crate) stale: bool,
-    /// The window waited past its grace and let work in again; no window until the hard cap.
-    pub(crate) overrun: bool,
-    /// A disable failed: protection may still be on until `expires`; retried.
-    pub(crate) maybe_on: bool,
-    pub(crate) disable_retry_at: Option<Instant>,
+    /// Units in flight when the current mark was set (see [`MARKED`]).
+    pub(crate) old_total: usize,
     pub(crate) counters: Counters,
     pub(crate) warned_at: Option<Instant>,
     pub(crate) unwarned: u64,
+    /// Lines to write once the lock is released.
+    pub(crate) notes: Vec<Note>,
 }
 
 impl Slow {
@@ -105,21 +155,53 @@ impl Slow {
             attempt: 0,
             failed: None,
             backoff: None,
+            streak: 0,
             shutdown: false,
             stopped: false,
             draining: 0,
+            waiting: 0,
             since: None,
+            hold_from: None,
             expires: None,
+            unseen_until: None,
             renew_at: None,
             stale_at: None,
             stale: false,
-            overrun: false,
-            maybe_on: false,
-            disable_retry_at: None,
+            old_total: 0,
             counters: Counters::default(),
             warned_at: None,
             unwarned: 0,
+            notes: Vec::new(),
         }
+    }
+
+    /// Starts a stretch of continuous protection at `at`, unless one is running. The one
+    /// place that sets `since`, with [`end_hold`](Self::end_hold) the one that clears it.
+    pub(crate) fn begin_hold(&mut self, at: Instant) {
+        if self.since.is_none() {
+            self.since = Some(at);
+            self.hold_from = Some(at);
+        }
+    }
+
+    /// Ends the stretch at `at`, adding it to the time protected; how long it lasted.
+    pub(crate) fn end_hold(&mut self, at: Instant) -> Duration {
+        self.hold_from = None;
+        let held = self
+            .since
+            .take()
+            .map_or(Duration::ZERO, |since| at.saturating_duration_since(since));
+        self.counters.time_protected += held;
+        held
+    }
+
+    /// Whether a failed enable is still remembered at `now`.
+    pub(crate) fn backing_off(&self, now: Instant) -> bool {
+        self.backoff.as_ref().is_some_and(|b| now < b.until)
+    }
+
+    pub(crate) fn log(&mut self, level: log::Level, message: String) {
+        self.notes.push(Note::Log(level, message));
     }
 }
 
@@ -127,6 +209,12 @@ impl Slow {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) word: AtomicU64,
+    /// Units admitted before the mark and released while [`MARKED`] was set.
+    pub(crate) old_released: AtomicUsize,
+    /// The generation at which [`MARKED`] was last set; written before the bit.
+    mark_generation: AtomicU32,
+    /// `Slow::old_total`, for releasers: the last old release wakes the worker.
+    pub(crate) old_total: AtomicUsize,
     /// Local mode: count only, call nothing.
     pub(crate) local: bool,
     /// The configuration could not be read: every acquire fails with this, through the
@@ -140,9 +228,10 @@ pub(crate) struct Inner {
     slow: Mutex<Slow>,
     changed: Condvar,
     pub(crate) emf: Option<Emf>,
+    outbox: Outbox,
 }
 
-/// How often the worker looks at the count while protection is on, so that the linger is
+/// How often the worker looks at the count while work is in flight, so that the linger is
 /// measured without the release path taking a lock.
 pub(crate) fn poll_interval(config: &Config) -> Duration {
     (config.linger() / 4).max(Duration::from_millis(1))
@@ -159,6 +248,9 @@ impl Inner {
         let word = if local { OPEN } else { 0 };
         Inner {
             word: AtomicU64::new(word),
+            old_released: AtomicUsize::new(0),
+            mark_generation: AtomicU32::new(0),
+            old_total: AtomicUsize::new(usize::MAX),
             local,
             broken,
             follows_installed: AtomicBool::new(false),
@@ -167,21 +259,39 @@ impl Inner {
             slow: Mutex::new(Slow::new()),
             changed: Condvar::new(),
             emf,
+            outbox: Outbox::default(),
         }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slow> {
-        // Only this module's own bookkeeping runs under the lock (never a backend call or
-        // user code), so a poisoned lock still holds consistent state.
+        // Only this module's own bookkeeping runs under the lock (never a backend call, a
+        // log line or user code), so a poisoned lock still holds consistent state.
         self.slow.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a change, at most until `until` (`None`: until notified).
+    /// Releases the lock, then writes the lines noted under it.
+    pub(crate) fn unlock(&self, mut s: MutexGuard<'_, Slow>) {
+        let notes = std::mem::take(&mut s.notes);
+        if notes.is_empty() {
+            return;
+        }
+        self.outbox.push(notes);
+        drop(s);
+        self.outbox.flush(self.emf.as_ref(), self.backend.name());
+    }
+
+    /// Waits for a change, at most until `until` (`None`: until notified). Returns at once
+    /// (after writing them) when lines are waiting to be written: callers re-check their
+    /// condition in a loop anyway.
     pub(crate) fn wait<'a>(
-        &self,
+        &'a self,
         s: MutexGuard<'a, Slow>,
         until: Option<Instant>,
     ) -> MutexGuard<'a, Slow> {
+        if !s.notes.is_empty() {
+            self.unlock(s);
+            return self.lock();
+        }
         // Bounded even without a deadline: a safety net against a missed notification.
         let longest = Duration::from_secs(1);
         let timeout = until.map_or(longest, |t| {
@@ -197,9 +307,8 @@ impl Inner {
         self.changed.notify_all();
     }
 
-    /// Wakes whoever waits for the count to reach zero. Called by a release that emptied it
-    /// while `WATCH` was set; locking first means the wake-up cannot slip between a
-    /// waiter's check and its wait.
+    /// Wakes whoever waits for the count to reach zero (or the old units to finish).
+    /// Locking first means the wake-up cannot slip between a waiter's check and its wait.
     pub(crate) fn wake(&self) {
         drop(self.lock());
         self.notify();
@@ -209,8 +318,21 @@ impl Inner {
         count(self.word.load(Ordering::SeqCst))
     }
 
+    /// Notes an EMF line for `event` (when EMF is on).
+    pub(crate) fn metric(&self, s: &mut Slow, event: Event, latency: Option<Duration>) {
+        if self.emf.is_some() {
+            s.notes.push(Note::Metric {
+                event,
+                protected: s.phase.protected(),
+                in_flight: self.in_flight(),
+                latency,
+            });
+        }
+    }
+
+    /// Sets `OPEN` when the phase admits work without further ado.
     pub(crate) fn open(&self, s: &Slow) {
-        if s.phase == Phase::On && !s.shutdown && !s.stopped && !s.stale {
+        if matches!(s.phase, Phase::On | Phase::Overrun) && !s.shutdown && !s.stopped && !s.stale {
             self.word.fetch_or(OPEN, Ordering::SeqCst);
         }
     }
@@ -219,12 +341,50 @@ impl Inner {
         self.word.fetch_and(!OPEN, Ordering::SeqCst);
     }
 
+    /// Clears `OPEN` and sets `MARKED` in one step, the mark's generation published first;
+    /// the word as it was.
+    pub(crate) fn mark(&self) -> u64 {
+        self.old_released.store(0, Ordering::SeqCst);
+        self.old_total.store(usize::MAX, Ordering::SeqCst);
+        let mut current = self.word.load(Ordering::SeqCst);
+        loop {
+            self.mark_generation
+                .store(ticket(current), Ordering::SeqCst);
+            match self.word.compare_exchange(
+                current,
+                (current & !OPEN) | MARKED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(prev) => {
+                    self.old_total.store(count(prev), Ordering::SeqCst);
+                    return prev;
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Whether a unit with `ticket` was admitted before the current mark.
+    pub(crate) fn admitted_before_mark(&self, ticket: u32) -> bool {
+        before_mark(ticket, self.mark_generation.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn unmark(&self) {
+        self.word.fetch_and(!MARKED, Ordering::SeqCst);
+    }
+
+    /// Whether every unit in flight when the mark was set has finished.
+    pub(crate) fn old_done(&self, s: &Slow) -> bool {
+        self.in_flight() == 0 || self.old_released.load(Ordering::SeqCst) >= s.old_total
+    }
+
     /// Sets `WATCH` exactly when someone needs to hear the count reach zero at once.
     pub(crate) fn update_watch(&self, s: &Slow) {
         let want = !self.local
             && (s.shutdown
                 || s.draining > 0
-                || s.phase == Phase::Draining
+                || matches!(s.phase, Phase::Draining { .. })
                 || self.config.linger().is_zero());
         let word = self.word.load(Ordering::SeqCst);
         if want && word & WATCH == 0 {
@@ -234,8 +394,9 @@ impl Inner {
         }
     }
 
-    /// Makes one backend call with the lock released; `s.call` keeps everyone else out.
-    fn call<'a>(
+    /// Makes one backend call with the lock released (writing the pending lines meanwhile);
+    /// `s.call` keeps everyone else out.
+    pub(crate) fn call<'a>(
         &'a self,
         mut s: MutexGuard<'a, Slow>,
         action: Action,
@@ -257,7 +418,7 @@ impl Inner {
             Action::Renew => s.counters.renewals += 1,
             Action::Disable => s.counters.disables += 1,
         }
-        drop(s);
+        self.unlock(s);
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| self.backend.set_protection(change)))
             .unwrap_or_else(|_| {
@@ -273,246 +434,6 @@ impl Inner {
             s.counters.failures += 1;
         }
         (s, result, started)
-    }
-
-    /// Asks for protection (`Enable` from off, or `Renew` while on) and records the answer.
-    /// Returns the attempt id, whose failure (if any) is in `s.failed`.
-    pub(crate) fn enable<'a>(
-        &'a self,
-        mut s: MutexGuard<'a, Slow>,
-        action: Action,
-    ) -> (MutexGuard<'a, Slow>, u64) {
-        s.attempt += 1;
-        let attempt = s.attempt;
-        let (mut s, result, started) = self.call(s, action);
-        let now = Instant::now();
-        let latency = now - started;
-        let result = result.and_then(|state| {
-            if state.enabled {
-                Ok(state)
-            } else {
-                Err(Error::Decode {
-                    endpoint: self.backend.name().to_owned(),
-                    message: "protection was asked for but the answer says it is off".into(),
-                })
-            }
-        });
-        match result {
-            Ok(state) => {
-                let requested =
-                    Duration::from_secs(u64::from(self.config.expires_in_minutes()) * 60);
-                // The sooner of what the backend said and what was asked, counted from the
-                // call's start: a clock ahead of ECS's must not make us renew too late.
-                let by_request = started + requested;
-                let expires = state
-                    .expires_at
-                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
-                    .map_or(by_request, |left| (now + left).min(by_request));
-                let life = expires.saturating_duration_since(now);
-                if s.phase == Phase::Off {
-                    s.phase = Phase::On;
-                }
-                if s.since.is_none() {
-                    s.since = Some(started);
-                }
-                s.expires = Some(expires);
-                s.renew_at = Some(now + life / 2);
-                s.stale_at = Some(now + life * 3 / 4);
-                s.stale = false;
-                s.maybe_on = false;
-                s.disable_retry_at = None;
-                s.backoff = None;
-                s.failed = None;
-                let name = self.backend.name();
-                let event = if action == Action::Renew {
-                    log::info!(
-                        "task protection renewed: expires in {} ({} units in flight, {name} call \
-                         took {latency:?})",
-                        Readable(life),
-                        self.in_flight(),
-                    );
-                    Event::Renewed
-                } else {
-                    log::info!(
-                        "task protection enabled: expires in {} ({name} call took {latency:?})",
-                        Readable(life)
-                    );
-                    Event::Enabled
-                };
-                self.emit(&s, event, Some(latency));
-                self.open(&s);
-            }
-            Err(err) => {
-                let backoff = if err.is_deployment_blocked() {
-                    self.config.blocked_retry_after()
-                } else if err.is_permanent() {
-                    self.config.refused_retry_after()
-                } else {
-                    self.config.retry_after()
-                };
-                self.log_enable_failure(&err, action, backoff, latency);
-                if action == Action::Renew {
-                    let left = s
-                        .expires
-                        .map_or(Duration::ZERO, |e| e.saturating_duration_since(now));
-                    s.renew_at = Some(now + backoff.min(left / 4).max(Duration::from_millis(1)));
-                }
-                s.backoff = Some(Backoff {
-                    until: now + backoff,
-                    error: duplicate(&err),
-                });
-                s.failed = Some((attempt, err));
-                self.emit(&s, Event::Failed, Some(latency));
-            }
-        }
-        self.update_watch(&s);
-        self.notify();
-        (s, attempt)
-    }
-
-    fn log_enable_failure(
-        &self,
-        err: &Error,
-        action: Action,
-        backoff: Duration,
-        latency: Duration,
-    ) {
-        let what = if action == Action::Renew {
-            "renew"
-        } else {
-            "enable"
-        };
-        let again = Readable(backoff);
-        if err.is_deployment_blocked() {
-            log::warn!(
-                "could not {what} task protection: {err}. DEPLOYMENT_BLOCKED means the service \
-                 already has more protected tasks than its desired count, so ECS refuses to \
-                 protect more: this task is NOT protected and may be stopped while it works. \
-                 Resolve it by raising the service's desired count, or by releasing protection \
-                 sooner on the other tasks (a shorter ECS_PROTECT_MAX_HOLD or \
-                 ECS_PROTECT_EXPIRES_MINUTES); asking again in {again}"
-            );
-        } else if err.is_permanent() {
-            log::warn!(
-                "could not {what} task protection: {err}; this will not succeed by retrying \
-                 (check the task role's ecs:UpdateTaskProtection permission and that the task \
-                 belongs to a service); asking again in {again}"
-            );
-        } else {
-            log::warn!(
-                "could not {what} task protection after {latency:?}: {err}; asking again in {again}"
-            );
-        }
-    }
-
-    /// Removes protection and records the answer; the caller sets the phase.
-    pub(crate) fn disable<'a>(
-        &'a self,
-        s: MutexGuard<'a, Slow>,
-        reason: &str,
-    ) -> MutexGuard<'a, Slow> {
-        let (mut s, result, started) = self.call(s, Action::Disable);
-        let now = Instant::now();
-        let latency = now - started;
-        let held = s
-            .since
-            .take()
-            .map(|since| started.saturating_duration_since(since));
-        if let Some(held) = held {
-            s.counters.time_protected += held;
-        }
-        s.renew_at = None;
-        s.stale_at = None;
-        s.stale = false;
-        s.overrun = false;
-        s.phase = Phase::Off;
-        match result {
-            Ok(_) => {
-                s.maybe_on = false;
-                s.disable_retry_at = None;
-                s.expires = None;
-                log::info!(
-                    "task protection removed ({reason}) after {} ({} call took {latency:?})",
-                    Readable(held.unwrap_or_default()),
-                    self.backend.name()
-                );
-                self.emit(&s, Event::Disabled, Some(latency));
-            }
-            Err(err) => {
-                let retry = self.config.retry_after().max(Duration::from_millis(1));
-                s.maybe_on = s.expires.is_some_and(|e| e > now);
-                s.disable_retry_at = s.maybe_on.then_some(now + retry);
-                log::warn!(
-                    "could not remove task protection ({reason}): {err}; retrying in {}, and ECS \
-                     clears it by itself {}",
-                    Readable(retry),
-                    match s.expires {
-                        Some(e) => format!("in {}", Readable(e.saturating_duration_since(now))),
-                        None => "when it expires".to_owned(),
-                    }
-                );
-                self.emit(&s, Event::Failed, Some(latency));
-            }
-        }
-        self.notify();
-        s
-    }
-
-    /// Protection lapsed before a renewal succeeded.
-    pub(crate) fn lapse(&self, s: &mut Slow, now: Instant) {
-        self.close();
-        if let Some(since) = s.since.take() {
-            s.counters.time_protected += now.saturating_duration_since(since);
-        }
-        s.expires = None;
-        s.renew_at = None;
-        s.stale_at = None;
-        s.stale = false;
-        s.phase = Phase::Off;
-        log::warn!(
-            "task protection expired before it could be renewed; {} units in flight run unprotected",
-            self.in_flight()
-        );
-        self.emit(s, Event::Expired, None);
-        self.notify();
-    }
-
-    pub(crate) fn emit(&self, s: &Slow, event: Event, latency: Option<Duration>) {
-        if let Some(emf) = &self.emf {
-            let protected = matches!(s.phase, Phase::On | Phase::Draining);
-            emf.emit(
-                event,
-                self.backend.name(),
-                protected,
-                self.in_flight(),
-                latency,
-            );
-        }
-    }
-
-    /// Asks for shutdown: no new enable, linger zero. Idempotent.
-    pub(crate) fn request_shutdown(&self) {
-        let mut s = self.lock();
-        if s.shutdown {
-            return;
-        }
-        s.shutdown = true;
-        self.close();
-        self.update_watch(&s);
-        let in_flight = self.in_flight();
-        if self.local {
-            log::info!(
-                "shutdown requested: new work is refused or runs unprotected ({in_flight} units in flight)"
-            );
-        } else {
-            log::info!(
-                "shutdown requested: no new protection is taken; protection is released as soon \
-                 as the {in_flight} units in flight finish"
-            );
-        }
-        self.emit(&s, Event::Shutdown, None);
-        drop(s);
-        self.notify();
     }
 }
 

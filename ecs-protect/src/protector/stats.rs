@@ -12,6 +12,8 @@ pub(crate) struct Counters {
     pub(crate) failures: u64,
     pub(crate) windows: u64,
     pub(crate) hard_caps: u64,
+    pub(crate) overruns: u64,
+    pub(crate) lapses: u64,
     pub(crate) unprotected: u64,
     pub(crate) refused: u64,
     pub(crate) time_protected: Duration,
@@ -45,6 +47,11 @@ pub struct Stats {
     pub windows: u64,
     /// Times the hard cap released protection with work still in flight.
     pub hard_caps: u64,
+    /// Breathing windows whose units overran `hold_grace`: new work was let in again until
+    /// they finished.
+    pub overruns: u64,
+    /// Times protection expired before a renewal succeeded.
+    pub lapses: u64,
     /// Units of work that ran unprotected under [`FailurePolicy::Proceed`](crate::FailurePolicy::Proceed).
     pub unprotected: u64,
     /// Acquires refused under [`FailurePolicy::Require`](crate::FailurePolicy::Require).
@@ -53,6 +60,8 @@ pub struct Stats {
     pub time_protected: Duration,
     /// Guards alive now.
     pub in_flight: usize,
+    /// Acquires waiting now for a call in the air or a breathing window.
+    pub waiting: usize,
     /// Where protection stands now.
     pub state: State,
     /// Whether shutdown has been requested.
@@ -74,6 +83,9 @@ pub enum State {
     Local,
     /// Not protected.
     Off,
+    /// A call's answer was lost (or a disable failed): protection may be on until its
+    /// expiry. Idle, the protector asks for a disable after the back-off.
+    MaybeOn,
     /// Not protected, and a failure is remembered: acquires apply the policy until the
     /// back-off passes.
     BackingOff,
@@ -85,6 +97,9 @@ pub enum State {
     Renewing,
     /// `max_hold` reached: new work waits while the work in flight finishes.
     Draining,
+    /// Units from before a breathing window ran past `hold_grace`: new work runs under the
+    /// current protection until they finish; the next window comes `max_hold` after that.
+    Overrun,
     /// Released for a breathing window; new work waits.
     Window,
     /// A disable call is in the air.
@@ -99,6 +114,8 @@ impl fmt::Display for State {
             State::Local => "local",
             State::Off => "off",
             State::BackingOff => "backing off",
+            State::MaybeOn => "maybe on",
+            State::Overrun => "overrun",
             State::Enabling => "enabling",
             State::On => "on",
             State::Renewing => "renewing",

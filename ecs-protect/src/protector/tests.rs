@@ -46,6 +46,11 @@ fn each_state_change_writes_one_emf_line() {
     let guard = protector.acquire().unwrap();
     drop(guard);
     assert_eq!(protector.drain(Duration::from_secs(5)), Drained::Complete);
+    // Lines are written after the lock is released, possibly by another thread: wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while lines.lock().unwrap().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let lines = lines.lock().unwrap().clone();
     let events: Vec<Value> = lines
         .iter()
@@ -115,19 +120,29 @@ fn duplicate_keeps_what_the_error_says() {
 #[test]
 fn the_word_packs_count_and_generation() {
     use state::{ACQUIRE, RELEASE, count, generation};
-    let mut word = OPEN | WATCH;
+    let mut word = OPEN | WATCH | MARKED;
     for _ in 0..3 {
         word = word.wrapping_add(ACQUIRE);
     }
     word -= RELEASE;
     assert_eq!((count(word), generation(word)), (2, 3));
-    assert_eq!(word & (OPEN | WATCH), OPEN | WATCH);
+    assert_eq!(word & (OPEN | WATCH | MARKED), OPEN | WATCH | MARKED);
     // The generation wraps without touching the count or the flags.
     let wrapped = (!0xFFFF_FFFF_u64 | OPEN).wrapping_add(ACQUIRE);
     assert_eq!(
         (count(wrapped), generation(wrapped), wrapped & OPEN),
         (1, 0, OPEN)
     );
+}
+
+#[test]
+fn tickets_order_across_the_generation_wrap() {
+    use state::{ACQUIRE, before_mark, ticket};
+    assert!(before_mark(3, 4) && !before_mark(4, 4) && !before_mark(5, 4));
+    assert!(before_mark(u32::MAX, 2), "admitted just before the wrap");
+    assert!(!before_mark(2, u32::MAX));
+    let word = (u64::from(u32::MAX) << 32).wrapping_add(ACQUIRE);
+    assert_eq!(ticket(word), 0);
 }
 
 #[test]

@@ -1,22 +1,37 @@
-//! The background thread: linger, renewal, the breathing window, the hard cap, disable
-//! retries. It holds the lock only between calls and sleeps until the next deadline.
+//! The background thread: a loop of `match phase`, one function per phase. Each function
+//! either acts (a transition or a call) and asks to look again, or returns the next
+//! deadline at which something can act; the thread sleeps until then or until woken.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
-use super::emf::Event;
-use super::state::{Action, Inner, OPEN, Phase, Slow, count, generation, poll_interval};
-use crate::config::Readable;
+use super::state::{Action, Inner, OPEN, Phase, Slow, WATCH, count, generation, poll_interval};
+use super::transitions::Release;
+
+/// What a phase function decided.
+enum Next {
+    /// Something changed: look again at once.
+    Again,
+    /// Nothing can act before this deadline (`None`: until woken).
+    Sleep(Option<Instant>),
+}
+
+type Held<'a> = MutexGuard<'a, Slow>;
 
 fn earliest(times: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
     times.into_iter().flatten().min()
 }
 
+/// What every phase function sees.
+struct Now {
+    at: Instant,
+    word: u64,
+    in_flight: usize,
+}
+
 /// Runs until the last `Protector` handle is dropped, then releases protection and ends.
 pub(crate) fn run(inner: Arc<Inner>) {
-    let config = inner.config.clone();
-    let poll = poll_interval(&config);
     let mut s = inner.lock();
     // (generation, when first seen) while the count is zero: the linger's clock.
     let mut idle: Option<(u64, Instant)> = None;
@@ -26,216 +41,252 @@ pub(crate) fn run(inner: Arc<Inner>) {
             continue;
         }
         inner.update_watch(&s);
-        let now = Instant::now();
         let word = inner.word.load(Ordering::SeqCst);
-        let in_flight = count(word);
-        if s.stopped && in_flight == 0 {
-            if s.phase != Phase::Off || s.maybe_on {
+        let now = Now {
+            at: Instant::now(),
+            word,
+            in_flight: count(word),
+        };
+        if s.stopped && now.in_flight == 0 {
+            if s.phase.maybe_protected() {
                 inner.close();
-                drop(inner.disable(s, "the protector was dropped"));
+                s = inner.disable(s, Release::Dropped);
             }
+            inner.unlock(s);
             return;
         }
-        let wake = match s.phase {
-            Phase::Off => {
-                idle = None;
-                if s.maybe_on && s.expires.is_none_or(|e| now >= e) {
-                    // ECS has cleared it by itself: the expiry is the last backstop.
-                    s.maybe_on = false;
-                    s.disable_retry_at = None;
-                    s.expires = None;
-                    continue;
-                }
-                if s.maybe_on && in_flight == 0 && s.disable_retry_at.is_some_and(|t| now >= t) {
-                    s = inner.disable(s, "retrying a failed disable");
-                    continue;
-                }
-                if s.maybe_on {
-                    earliest([s.disable_retry_at, s.expires])
-                } else {
-                    None
-                }
-            }
-            Phase::On | Phase::Draining => {
-                let since = s.since.unwrap_or(now);
-                if s.expires.is_some_and(|e| now >= e) {
-                    let was = s.phase;
-                    inner.lapse(&mut s, now);
-                    s.phase = match was {
-                        Phase::Draining if !s.shutdown => {
-                            s.counters.windows += 1;
-                            Phase::Window {
-                                until: now + config.window(),
-                            }
-                        }
-                        _ => Phase::Off,
-                    };
-                    inner.notify();
-                    continue;
-                }
-                if now >= since + config.hard_cap() {
-                    inner.close();
-                    log::error!(
-                        "task protection has been held for {} (the hard cap) and {in_flight} units \
-                         are still in flight: releasing it now so that ECS can stop or replace the \
-                         task; those units run unprotected (look for a stuck handler)",
-                        Readable(config.hard_cap())
-                    );
-                    s.counters.hard_caps += 1;
-                    inner.emit(&s, Event::HardCap, None);
-                    s = open_window(&inner, s, "hard cap");
-                    continue;
-                }
-                if s.phase == Phase::On
-                    && !s.shutdown
-                    && !s.overrun
-                    && now >= since + config.max_hold()
-                {
-                    inner.close();
-                    s.phase = Phase::Draining;
-                    log::info!(
-                        "task protection held for {} (max hold): new work waits while {in_flight} \
-                         units finish, then protection is released for {} so that ECS may stop \
-                         the task",
-                        Readable(config.max_hold()),
-                        Readable(config.window())
-                    );
-                    continue;
-                }
-                if s.phase == Phase::Draining {
-                    if in_flight == 0 {
-                        s = open_window(&inner, s, "breathing window");
-                        continue;
-                    }
-                    if now >= since + config.max_hold() + config.hold_grace() {
-                        log::warn!(
-                            "{in_flight} units are still running {} after the breathing window \
-                             was due: new work is let in again and the task stays protected \
-                             until they finish or the hard cap ({} of continuous protection)",
-                            Readable(config.hold_grace()),
-                            Readable(config.hard_cap())
-                        );
-                        s.overrun = true;
-                        s.phase = Phase::On;
-                        inner.open(&s);
-                        inner.notify();
-                        continue;
-                    }
-                }
-                let renew_due = s.renew_at.is_some_and(|r| now >= r);
-                if in_flight == 0 && s.phase == Phase::On {
-                    let generation = generation(word);
-                    let linger_over = s.shutdown
-                        || config.linger().is_zero()
-                        || idle.is_some_and(|(g, at)| {
-                            g == generation && now.saturating_duration_since(at) >= config.linger()
-                        });
-                    if linger_over || renew_due || s.stale {
-                        // Closing only if nobody acquired since `word` was read: an acquire
-                        // that comes after this sees `OPEN` clear and waits for the disable,
-                        // then enables again.
-                        if inner
-                            .word
-                            .compare_exchange(
-                                word,
-                                word & !OPEN,
-                                Ordering::SeqCst,
-                                Ordering::SeqCst,
-                            )
-                            .is_ok()
-                        {
-                            let reason = if s.shutdown {
-                                "shutdown"
-                            } else if linger_over {
-                                "idle"
-                            } else {
-                                "idle at renewal time"
-                            };
-                            s = inner.disable(s, reason);
-                            idle = None;
-                        }
-                        continue;
-                    }
-                    if idle.is_none_or(|(g, _)| g != generation) {
-                        idle = Some((generation, now));
-                    }
-                    let lingered_until = idle.map(|(_, at)| at + config.linger());
-                    earliest([
-                        lingered_until,
-                        Some(now + poll),
-                        s.renew_at,
-                        Some(since + config.max_hold()),
-                        Some(since + config.hard_cap()),
-                    ])
-                } else {
-                    idle = None;
-                    if renew_due {
-                        s = inner.enable(s, Action::Renew).0;
-                        continue;
-                    }
-                    if !s.stale && s.stale_at.is_some_and(|t| now >= t) {
-                        // Renewals keep failing: make new work confirm protection first.
-                        s.stale = true;
-                        inner.close();
-                        inner.notify();
-                        continue;
-                    }
-                    let window_due = if s.phase == Phase::Draining {
-                        Some(since + config.max_hold() + config.hold_grace())
-                    } else if s.overrun {
-                        None
-                    } else {
-                        Some(since + config.max_hold())
-                    };
-                    // Watching the count: a busy protector polls, a watched one is woken.
-                    let look = (word & super::state::WATCH == 0).then_some(now + poll);
-                    earliest([
-                        look,
-                        s.renew_at,
-                        s.stale_at.filter(|_| !s.stale),
-                        s.expires,
-                        window_due,
-                        Some(since + config.hard_cap()),
-                    ])
-                }
-            }
-            Phase::Window { until } => {
-                idle = None;
-                if s.shutdown || now >= until {
-                    s.phase = Phase::Off;
-                    s.overrun = false;
-                    if !s.shutdown {
-                        log::info!("breathing window over: protection is taken again for new work");
-                    }
-                    inner.notify();
-                    continue;
-                }
-                Some(until)
-            }
+        if s.phase != Phase::On {
+            idle = None;
+        }
+        let (held, next) = match s.phase {
+            Phase::Off => off(&inner, s, &now),
+            Phase::MaybeOn { until, retry_at } => maybe_on(&inner, s, &now, until, retry_at),
+            Phase::On => on(&inner, s, &now, &mut idle),
+            Phase::Draining { due } => draining(&inner, s, &now, due),
+            Phase::Overrun => overrun(&inner, s, &now),
+            Phase::Window { until } => window(&inner, s, &now, until),
         };
-        s = inner.wait(s, wake);
+        s = held;
+        if let Next::Sleep(deadline) = next {
+            s = inner.wait(s, deadline);
+        }
     }
 }
 
-/// Releases protection for a breathing window (or just releases it during shutdown).
-fn open_window<'a>(
-    inner: &'a Inner,
-    s: std::sync::MutexGuard<'a, Slow>,
-    reason: &str,
-) -> std::sync::MutexGuard<'a, Slow> {
-    let mut s = inner.disable(s, reason);
-    if !s.shutdown {
-        let window = inner.config.window();
-        s.counters.windows += 1;
-        s.phase = Phase::Window {
-            until: Instant::now() + window,
-        };
-        log::info!(
-            "breathing window: protection is off for {} so that ECS may stop the task; new work waits",
-            Readable(window)
-        );
-        inner.emit(&s, Event::Window, None);
+/// Off: with work in flight (run unprotected, or left by a lapse) and no shutdown,
+/// protection is asked for again once the back-off has passed.
+fn off<'a>(inner: &'a Inner, s: Held<'a>, now: &Now) -> (Held<'a>, Next) {
+    if now.in_flight == 0 || s.shutdown {
+        return (s, Next::Sleep(None));
     }
-    inner.notify();
-    s
+    reenable(inner, s, now, None)
+}
+
+/// Asks for protection for the work in flight, or sleeps until the back-off (or `until`).
+fn reenable<'a>(
+    inner: &'a Inner,
+    s: Held<'a>,
+    now: &Now,
+    until: Option<Instant>,
+) -> (Held<'a>, Next) {
+    match s.backoff.as_ref().map(|b| b.retry_at) {
+        Some(at) if now.at < at => (s, Next::Sleep(earliest([Some(at), until]))),
+        _ => (inner.enable(s, Action::Enable).0, Next::Again),
+    }
+}
+
+/// Maybe on: until the possible protection expires, idle means a disable (after the
+/// back-off), work in flight means an enable.
+fn maybe_on<'a>(
+    inner: &'a Inner,
+    mut s: Held<'a>,
+    now: &Now,
+    until: Instant,
+    retry_at: Instant,
+) -> (Held<'a>, Next) {
+    if now.at >= until {
+        inner.unseen_expired(&mut s);
+        return (s, Next::Again);
+    }
+    if now.in_flight > 0 {
+        if s.shutdown {
+            // The work in flight may be protected; `drain` or its end releases it.
+            return (s, Next::Sleep(Some(until)));
+        }
+        return reenable(inner, s, now, Some(until));
+    }
+    if now.at >= retry_at {
+        return (inner.disable(s, Release::Retry), Next::Again);
+    }
+    (s, Next::Sleep(Some(retry_at.min(until))))
+}
+
+/// The checks every protected phase starts with: expiry, then the hard cap.
+fn expired_or_capped<'a>(inner: &'a Inner, mut s: Held<'a>, now: &Now) -> (Held<'a>, bool) {
+    if s.expires.is_some_and(|e| now.at >= e) {
+        inner.lapsed(&mut s, now.at);
+        return (s, true);
+    }
+    if s.since
+        .is_some_and(|since| now.at >= since + inner.config.hard_cap())
+    {
+        inner.hard_capped(&mut s);
+        return (inner.disable(s, Release::HardCap), true);
+    }
+    (s, false)
+}
+
+fn hard_cap_at(inner: &Inner, s: &Slow) -> Option<Instant> {
+    s.since.map(|since| since + inner.config.hard_cap())
+}
+
+/// When the next breathing window is due (none during shutdown).
+fn hold_due(inner: &Inner, s: &Slow) -> Option<Instant> {
+    s.hold_from
+        .filter(|_| !s.shutdown)
+        .map(|from| from + inner.config.max_hold())
+}
+
+/// Renews when due with work in flight, or goes stale when renewals keep failing; `None`
+/// when neither applies.
+fn renew_or_stale<'a>(inner: &'a Inner, mut s: Held<'a>, now: &Now) -> (Held<'a>, Option<Next>) {
+    if now.in_flight > 0 && s.renew_at.is_some_and(|r| now.at >= r) {
+        return (inner.enable(s, Action::Renew).0, Some(Next::Again));
+    }
+    if now.in_flight > 0 && !s.stale && s.stale_at.is_some_and(|t| now.at >= t) {
+        inner.went_stale(&mut s);
+        return (s, Some(Next::Again));
+    }
+    (s, None)
+}
+
+/// On: the linger, renewal, the hard cap and the next breathing window.
+fn on<'a>(
+    inner: &'a Inner,
+    s: Held<'a>,
+    now: &Now,
+    idle: &mut Option<(u64, Instant)>,
+) -> (Held<'a>, Next) {
+    let (mut s, acted) = expired_or_capped(inner, s, now);
+    if acted {
+        return (s, Next::Again);
+    }
+    if hold_due(inner, &s).is_some_and(|due| now.at >= due) {
+        inner.hold_reached(&mut s, now.at);
+        return (s, Next::Again);
+    }
+    let config = &inner.config;
+    if now.in_flight > 0 {
+        *idle = None;
+        let (s, acted) = renew_or_stale(inner, s, now);
+        if let Some(next) = acted {
+            return (s, next);
+        }
+        // A busy protector polls the count to see it reach zero (the release path takes no
+        // lock); a watched one is woken by the last release.
+        let look = (now.word & WATCH == 0).then(|| now.at + poll_interval(config));
+        let wake = earliest([
+            look,
+            s.renew_at,
+            s.stale_at.filter(|_| !s.stale),
+            s.expires,
+            hold_due(inner, &s),
+            hard_cap_at(inner, &s),
+        ]);
+        return (s, Next::Sleep(wake));
+    }
+    let generation = generation(now.word);
+    if idle.is_none_or(|(g, _)| g != generation) {
+        *idle = Some((generation, now.at));
+    }
+    let lingered_until = idle.map(|(_, at)| at + config.linger());
+    let linger_over = s.shutdown || lingered_until.is_some_and(|t| now.at >= t);
+    let renew_due = s.renew_at.is_some_and(|r| now.at >= r);
+    if linger_over || renew_due || s.stale {
+        // Closing only if nobody acquired since `word` was read: an acquire that comes after
+        // this sees `OPEN` clear and waits for the disable, then enables again.
+        let closed = inner
+            .word
+            .compare_exchange(
+                now.word,
+                now.word & !OPEN,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok();
+        if closed {
+            let release = if s.shutdown {
+                Release::Shutdown
+            } else if linger_over {
+                Release::Idle
+            } else {
+                Release::IdleAtRenewal
+            };
+            s = inner.disable(s, release);
+            *idle = None;
+        }
+        return (s, Next::Again);
+    }
+    let wake = earliest([
+        lingered_until,
+        s.renew_at,
+        hold_due(inner, &s),
+        hard_cap_at(inner, &s),
+    ]);
+    (s, Next::Sleep(wake))
+}
+
+/// Draining: new work waits; the window opens when the units in flight finish, or the
+/// phase becomes an overrun at `due`.
+fn draining<'a>(inner: &'a Inner, s: Held<'a>, now: &Now, due: Instant) -> (Held<'a>, Next) {
+    let (mut s, acted) = expired_or_capped(inner, s, now);
+    if acted {
+        return (s, Next::Again);
+    }
+    if now.in_flight == 0 {
+        return (inner.disable(s, Release::Window), Next::Again);
+    }
+    if now.at >= due {
+        inner.overrun(&mut s);
+        return (s, Next::Again);
+    }
+    if s.renew_at.is_some_and(|r| now.at >= r) {
+        return (inner.enable(s, Action::Renew).0, Next::Again);
+    }
+    let wake = earliest([Some(due), s.renew_at, s.expires, hard_cap_at(inner, &s)]);
+    (s, Next::Sleep(wake))
+}
+
+/// Overrun: new work runs under the current protection; when the units from before the
+/// window have finished, the next window is `max_hold` away.
+fn overrun<'a>(inner: &'a Inner, s: Held<'a>, now: &Now) -> (Held<'a>, Next) {
+    let (mut s, acted) = expired_or_capped(inner, s, now);
+    if acted {
+        return (s, Next::Again);
+    }
+    if inner.old_done(&s) {
+        inner.overrun_ended(&mut s, now.at);
+        return (s, Next::Again);
+    }
+    let (s, acted) = renew_or_stale(inner, s, now);
+    if let Some(next) = acted {
+        return (s, next);
+    }
+    // The last old unit's release wakes this thread.
+    let wake = earliest([
+        s.renew_at,
+        s.stale_at.filter(|_| !s.stale),
+        s.expires,
+        hard_cap_at(inner, &s),
+    ]);
+    (s, Next::Sleep(wake))
+}
+
+/// Window: protection is off until `until` (or shutdown).
+fn window<'a>(inner: &'a Inner, mut s: Held<'a>, now: &Now, until: Instant) -> (Held<'a>, Next) {
+    if s.shutdown || now.at >= until {
+        inner.window_closed(&mut s);
+        return (s, Next::Again);
+    }
+    (s, Next::Sleep(Some(until)))
 }

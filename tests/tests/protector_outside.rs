@@ -1,0 +1,179 @@
+//! The protector from the outside, against the fake AWS (signed ECS API, metadata and
+//! credentials over HTTP): lost answers, the call timeouts from the environment, throttle
+//! bursts, credential outages and expired tokens.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ecs_protect::mock::{MockAws, Operation};
+use ecs_protect::{Env, Protector, State};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(ms(2));
+    }
+}
+
+/// A protector on `ecs` with these extra variables.
+fn protector(ecs: &MockAws, vars: &[(&str, &str)]) -> Protector {
+    let mut env = ecs.env();
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Protector::from_env_with(&Env::from_vars(env)).expect("valid environment")
+}
+
+/// Enables and releases once, so that the task metadata and credentials are cached.
+fn warm_up(ecs: &MockAws, protector: &Protector) {
+    let guard = protector.acquire().unwrap();
+    assert!(guard.is_protected());
+    drop(guard);
+    eventually("the warm-up release", || !ecs.protected_now());
+}
+
+// Defects 1 and 7 from the outside: a read timeout from `ECS_PROTECT_READ_TIMEOUT` bounds
+// the acquire, and the enable ECS applied after the client gave up is released when idle.
+#[test]
+fn a_timed_out_enable_that_ecs_applied_is_released_when_idle() {
+    let ecs = MockAws::start().unwrap();
+    let read_timeout = ms(300);
+    let protector = protector(
+        &ecs,
+        &[
+            ("ECS_PROTECT_READ_TIMEOUT", "300ms"),
+            ("ECS_PROTECT_CONNECT_TIMEOUT", "1s"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("ECS_PROTECT_LINGER", "0"),
+            ("ECS_PROTECT_RETRY_AFTER", "400ms"),
+        ],
+    );
+    warm_up(&ecs, &protector);
+    ecs.set_latency(ms(900));
+    let asked = Instant::now();
+    let guard = protector.acquire().unwrap();
+    let took = asked.elapsed();
+    assert!(!guard.is_protected());
+    // One attempt: connect (1 s) + headers (300 ms) + body (300 ms) at most.
+    assert!(
+        took >= read_timeout && took < ms(1_600) + Duration::from_secs(2),
+        "the acquire took {took:?}"
+    );
+    assert_eq!(protector.stats().state, State::MaybeOn);
+    eventually("the fake to apply the enable", || ecs.protected_now());
+    ecs.set_latency(Duration::ZERO);
+    drop(guard);
+    eventually("the idle protector to release it", || !ecs.protected_now());
+    assert!(ecs.api_calls(Operation::UpdateTaskProtection) >= 4);
+    eventually("the protector to know it is off", || {
+        protector.stats().state == State::Off
+    });
+}
+
+// Defect 5 from the outside: a throttled enable costs about a second of unprotected work,
+// not the whole `ECS_PROTECT_RETRY_AFTER`.
+#[test]
+fn a_throttle_burst_costs_about_a_second_of_unprotected_work() {
+    let ecs = MockAws::start().unwrap();
+    let protector = protector(
+        &ecs,
+        &[("AWS_MAX_ATTEMPTS", "1"), ("ECS_PROTECT_LINGER", "0")],
+    );
+    warm_up(&ecs, &protector);
+    ecs.throttle_next(1);
+    let first = protector.acquire().unwrap();
+    let failed = Instant::now();
+    assert!(!first.is_protected());
+    // Work keeps arriving; the protector asks again about a second later.
+    let protected_at = loop {
+        let guard = protector.acquire().unwrap();
+        if guard.is_protected() {
+            break Instant::now();
+        }
+        assert!(failed.elapsed() < DEADLINE, "never protected again");
+        thread::sleep(ms(5));
+    };
+    let unprotected_for = protected_at - failed;
+    assert!(
+        unprotected_for < Duration::from_secs(3),
+        "work ran unprotected for {unprotected_for:?}"
+    );
+    assert!(ecs.protected_now());
+    drop(first);
+}
+
+// Credential outages and expired keys: work in flight is protected once they are over.
+// (Short-lived credentials are fetched again before every call, so the expired key is
+// never used; an `ExpiredTokenException` for a key the client still trusts is issue 11's.)
+#[test]
+fn work_in_flight_is_protected_after_a_credential_outage_and_expired_keys() {
+    let ecs = MockAws::builder()
+        .credential_lifetime(Duration::from_secs(300))
+        .start()
+        .unwrap();
+    let protector = protector(
+        &ecs,
+        &[
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("ECS_PROTECT_LINGER", "0"),
+            ("ECS_PROTECT_RETRY_AFTER", "500ms"),
+        ],
+    );
+    warm_up(&ecs, &protector);
+    ecs.expire_credentials();
+    ecs.fail_credentials_next(3);
+    let working = protector.acquire().unwrap();
+    assert!(!working.is_protected(), "the credentials endpoint is down");
+    let deadline = Instant::now() + DEADLINE;
+    while !ecs.protected_now() {
+        assert!(
+            Instant::now() < deadline,
+            "never protected again: {:?}",
+            protector.stats()
+        );
+        thread::sleep(ms(2));
+    }
+    assert_eq!(protector.in_flight(), 1);
+    eventually("the protector to know it", || {
+        protector.stats().state == State::On
+    });
+    assert!(protector.stats().failures >= 1);
+    drop(working);
+    eventually("the release", || !ecs.protected_now());
+}
+
+// Defect 7 for the agent backend: its read timeout also comes from the environment.
+#[test]
+fn the_agent_backend_takes_its_read_timeout_from_the_environment() {
+    let ecs = MockAws::start().unwrap();
+    let protector = protector(
+        &ecs,
+        &[
+            ("ECS_PROTECT_BACKEND", "agent"),
+            ("ECS_PROTECT_READ_TIMEOUT", "300ms"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("ECS_PROTECT_LINGER", "0"),
+        ],
+    );
+    ecs.set_latency(ms(2_000));
+    let asked = Instant::now();
+    let guard = protector.acquire().unwrap();
+    let took = asked.elapsed();
+    assert!(!guard.is_protected());
+    assert!(
+        took >= ms(300) && took < ms(1_900),
+        "the acquire took {took:?}: not the 300ms read timeout"
+    );
+    drop(guard);
+    eventually("the agent to apply the enable", || ecs.protected_now());
+    ecs.set_latency(Duration::ZERO);
+    eventually("the release of what the agent applied", || {
+        !ecs.protected_now()
+    });
+    assert!(ecs.api_calls(Operation::AgentUpdateTaskProtection) >= 2);
+}
