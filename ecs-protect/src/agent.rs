@@ -103,13 +103,10 @@ impl AgentBackend {
         connect: Option<Duration>,
         read: Option<Duration>,
     ) -> Self {
-        self.http = HttpClient::new(
-            Timeouts {
-                connect: connect.unwrap_or(TIMEOUTS.connect),
-                read: read.unwrap_or(TIMEOUTS.read),
-            },
-            false,
-        );
+        self.http = HttpClient::local(Timeouts {
+            connect: connect.unwrap_or(TIMEOUTS.connect),
+            read: read.unwrap_or(TIMEOUTS.read),
+        });
         self
     }
 
