@@ -221,6 +221,8 @@ mod tests {
         );
         let mut no_credentials = ECS.to_vec();
         no_credentials.retain(|(k, _)| !k.starts_with("AWS_CONTAINER"));
+        // Off EC2 as in CI: no probe of the instance metadata address from a test.
+        no_credentials.push(("AWS_EC2_METADATA_DISABLED", "true"));
         assert!(pick(&no_credentials).unwrap_err().starts_with(
             "could not load AWS credentials from the environment: no credentials found"
         ));
