@@ -566,6 +566,42 @@ impl MockAws {
         self.protected_at(Instant::now())
     }
 
+    /// Waits until the task's protection, as ECS sees it, is `protected` (switched by a call
+    /// or lapsed at its expiry), or `timeout` passes; returns whether it became so.
+    ///
+    /// ```
+    /// use ecs_protect::mock::MockAws;
+    /// use std::time::Duration;
+    ///
+    /// let ecs = MockAws::start()?;
+    /// assert!(ecs.wait_protected(false, Duration::ZERO));
+    /// assert!(!ecs.wait_protected(true, Duration::from_millis(10)));
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    pub fn wait_protected(&self, protected: bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            let now = Instant::now();
+            let expiry = state.timeline.protection_at(now).map(|(until, _)| until);
+            if expiry.is_some() == protected {
+                return true;
+            }
+            let mut left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return false;
+            }
+            // A lapse is not a call, which is what wakes this wait: wake at the expiry too.
+            if let Some(until) = expiry {
+                left = left.min(until.saturating_duration_since(now));
+            }
+            state = match self.shared.changed.wait_timeout(state, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
     /// The protected spans so far, renewals merged, oldest first.
     ///
     /// ```
