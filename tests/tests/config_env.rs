@@ -205,8 +205,7 @@ fn every_documented_range_is_accepted_to_its_ends_and_rejected_past_them() {
 #[test]
 fn invalid_backend_names_the_variable() {
     let err = Protector::from_env_with(&Env::from_vars([("ECS_PROTECT_BACKEND", "maybe")]))
-        .err()
-        .expect("an unknown backend is an error");
+        .expect_err("an unknown backend is an error");
     assert!(
         matches!(&err, Error::Config { origin, .. } if origin == "ECS_PROTECT_BACKEND"),
         "{err:?}"
