@@ -34,8 +34,11 @@ const WORKERS: usize = 4;
 /// more than 5 minutes from the fake's clock, "Signature expired: ..."; the session token
 /// not signed; "The request signature we calculated does not match..."),
 /// `UnrecognizedClientException` (unknown access key, or a session token that is not the
-/// one issued with it) and `ExpiredTokenException`. Signatures are recomputed with
-/// [`crate::sigv4`] and compared in constant time. Every answer carries a `Date` header from
+/// one issued with it) and `ExpiredTokenException`. Signatures are recomputed with this
+/// crate's own signer ([`crate::sigv4`]) and compared in constant time: a bug in that signer
+/// would be shared by the client and the fake, so the fake alone cannot catch it (the
+/// official SigV4 vectors and the `aws-sigv4` cross-checks in the test suite do, including
+/// that the fake accepts what `aws-sigv4` signs). Every answer carries a `Date` header from
 /// the fake's clock, which [`set_clock_skew_secs`](Self::set_clock_skew_secs) can move.
 ///
 /// Bodies are validated as ECS does (`cluster`, `tasks`, `protectionEnabled` required;
