@@ -629,9 +629,20 @@ fn debug_shows_no_secrets() {
     );
 }
 
-/// Every log line of this test process, at every level (ureq's included).
-fn captured_logs() -> &'static Mutex<Vec<String>> {
-    struct Capture(Mutex<Vec<String>>);
+/// One log record of this test process.
+#[derive(Clone, Debug)]
+struct Record {
+    level: log::Level,
+    target: String,
+    message: String,
+    /// The thread that logged it: ureq's wire dump is one row per record, and rows from
+    /// other tests' threads interleave.
+    thread: std::thread::ThreadId,
+}
+
+/// Every log record of this test process, at every level (ureq's included).
+fn captured_logs() -> &'static Mutex<Vec<Record>> {
+    struct Capture(Mutex<Vec<Record>>);
     impl log::Log for Capture {
         fn enabled(&self, _: &log::Metadata<'_>) -> bool {
             true
@@ -640,12 +651,12 @@ fn captured_logs() -> &'static Mutex<Vec<String>> {
             self.0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(format!(
-                    "{} {}: {}",
-                    record.level(),
-                    record.target(),
-                    record.args()
-                ));
+                .push(Record {
+                    level: record.level(),
+                    target: record.target().to_owned(),
+                    message: record.args().to_string(),
+                    thread: std::thread::current().id(),
+                });
         }
         fn flush(&self) {}
     }
@@ -660,6 +671,45 @@ fn captured_logs() -> &'static Mutex<Vec<String>> {
     &capture.0
 }
 
+/// The bytes of ureq's `TRACE` wire dump (`ureq_proto::util`: rows of
+/// `4745 5420 2f63 ...  GET./c...`, 16 bytes each, `--` past the end), per thread, in order.
+fn wire_dump(records: &[Record]) -> Vec<Vec<u8>> {
+    let mut threads: Vec<(std::thread::ThreadId, Vec<u8>)> = Vec::new();
+    for record in records.iter().filter(|r| r.target == "ureq_proto::util") {
+        let hex: String = record
+            .message
+            .split("  ")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let bytes = hex
+            .as_bytes()
+            .chunks(2)
+            .filter(|pair| *pair != b"--")
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).expect("ASCII");
+                u8::from_str_radix(pair, 16)
+                    .unwrap_or_else(|_| panic!("not a wire dump row: {:?}", record.message))
+            });
+        match threads.iter_mut().find(|(id, _)| *id == record.thread) {
+            Some((_, dump)) => dump.extend(bytes),
+            None => threads.push((record.thread, bytes.collect())),
+        }
+    }
+    threads.into_iter().map(|(_, dump)| dump).collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// No secret in what this crate logs or shows, at any level; ureq's `TRACE` wire dump (hex
+/// rows, decoded here) does carry them, as the README's "Logs" section and the crate docs
+/// say, and the documented filter (`ureq=warn,ureq_proto=warn`) removes every line that does.
 #[test]
 fn no_secret_in_log_lines_or_errors() {
     let logs = captured_logs();
@@ -698,20 +748,65 @@ fn no_secret_in_log_lines_or_errors() {
     client.update_task_protection(true, Some(60)).unwrap();
     let err = client.update_task_protection(true, Some(60)).unwrap_err();
     let shown = format!("{err} {err:?} {client:?}");
-    let logs = logs
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .join("\n");
+    let records = logs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let text = |records: &[&Record]| -> String {
+        records
+            .iter()
+            .map(|r| format!("{} {}: {}\n", r.level, r.target, r.message))
+            .collect()
+    };
+    let ours: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.target.starts_with("ecs_protect"))
+        .collect();
+    let ours = text(&ours);
     assert!(
-        logs.contains("signing with the server's time"),
+        ours.contains("signing with the server's time"),
         "the capture works"
+    );
+    // ureq's lines other than the hex rows (its DEBUG request and response lines).
+    let ureq_plain: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.target.starts_with("ureq") && r.target != "ureq_proto::util")
+        .collect();
+    let ureq_plain = text(&ureq_plain);
+    // What the documented filter lets through: everything but ureq's targets below WARN.
+    let filtered: Vec<&Record> = records
+        .iter()
+        .filter(|r| !r.target.starts_with("ureq") || r.level <= log::Level::Warn)
+        .collect();
+    let filtered_dump = wire_dump(&filtered.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let filtered = text(&filtered);
+    let dump = wire_dump(&records);
+    assert!(
+        !dump.is_empty(),
+        "ureq no longer dumps the wire at TRACE: update the README's Logs section, the crate \
+         docs and this test"
     );
     for secret in [
         "secret-ASIALOGGED",
         "token-ASIALOGGED",
         "container-auth-token-xyz",
     ] {
-        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!ours.contains(secret), "{secret} in this crate's logs");
         assert!(!shown.contains(secret), "{secret} in {shown}");
+        assert!(
+            !ureq_plain.contains(secret),
+            "{secret} in ureq's non-dump lines"
+        );
+        assert!(
+            !filtered.contains(secret),
+            "{secret} through the documented filter"
+        );
+        assert!(
+            filtered_dump.is_empty(),
+            "a wire dump through the documented filter"
+        );
+        // The documented leak: the raw wire, secrets included, at TRACE.
+        assert!(
+            dump.iter().any(|bytes| contains(bytes, secret)),
+            "{secret} is no longer in ureq's TRACE wire dump: update the README's Logs \
+             section, the crate docs and this test"
+        );
     }
 }
