@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ecs_protect::mock::{MockAws, MockCredentials, Operation, Outcome, SpanEnd};
 use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams, SigningSettings};
 use ecs_protect::{Env, RefusalReason};
-use ecs_protect_tests::DEADLINE;
+use ecs_protect_tests::{DEADLINE, wait_until};
 use serde_json::{Value, json};
 
 const UPDATE: &str = "AmazonEC2ContainerServiceV20141113.UpdateTaskProtection";
@@ -948,14 +948,10 @@ fn dropping_the_fake_closes_its_listener() {
     assert_eq!(update(&ecs, true, Some(5)).status, 200);
     drop(ecs);
     // tiny_http closes the listener from its accept thread once woken: allow it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match std::net::TcpStream::connect(&addr) {
-            Err(_) => break,
-            Ok(_) if Instant::now() < deadline => std::thread::yield_now(),
-            Ok(_) => panic!("{addr} still accepts connections 5 s after the fake was dropped"),
-        }
-    }
+    assert!(
+        wait_until(DEADLINE, || std::net::TcpStream::connect(&addr).is_err()),
+        "{addr} still accepts connections {DEADLINE:?} after the fake was dropped"
+    );
 }
 
 #[test]
@@ -966,7 +962,7 @@ fn the_crates_own_client_is_accepted_through_the_protector() {
     assert!(guard.is_protected());
     assert!(ecs.protected_now());
     drop(guard);
-    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(protector.drain(DEADLINE).is_complete());
     assert!(!ecs.protected_now(), "drain clears protection");
     let calls = ecs.calls();
     let updates: Vec<&Outcome> = calls
@@ -996,7 +992,7 @@ fn the_agent_backend_works_against_the_fake() {
     let guard = protector.acquire().expect("protection");
     assert!(ecs.protected_now());
     drop(guard);
-    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(protector.drain(DEADLINE).is_complete());
     assert!(!ecs.protected_now());
     assert_eq!(ecs.api_calls(Operation::AgentUpdateTaskProtection), 2);
     assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
