@@ -231,7 +231,8 @@ fn the_hard_cap_releases_with_work_in_flight_and_logs_an_error() {
         .linger(Duration::ZERO)
         .max_hold(Duration::from_millis(200))
         .hold_grace(Duration::from_millis(100))
-        .window(Duration::from_millis(100))
+        // Long enough that protection is not taken again (and capped again) meanwhile.
+        .window(Duration::from_secs(60))
         .hard_cap(hard_cap)
         .build()
         .unwrap();
@@ -263,7 +264,9 @@ fn the_hard_cap_releases_with_work_in_flight_and_logs_an_error() {
 
 #[test]
 fn a_refused_back_off_ends_after_refused_retry_after_then_ecs_is_asked_again() {
-    let back_off = Duration::from_millis(400);
+    // Long enough that the checks "during the back-off" cannot run after it on a loaded
+    // machine.
+    let back_off = Duration::from_secs(2);
     let config = Config::builder()
         .refused_retry_after(back_off)
         .linger(Duration::ZERO)
