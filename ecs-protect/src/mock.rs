@@ -1,8 +1,8 @@
 //! Fakes for testing workers without AWS (feature `mock`).
 //!
 //! - [`MockAws`]: an in-process fake AWS (task metadata, container credentials, the signed
-//!   ECS API, the agent endpoint) that verifies signatures, records calls and the
-//!   protection timeline, and injects faults.
+//!   ECS API, the agent endpoint) that verifies signatures (with this crate's own signer),
+//!   records calls and the protection timeline, and injects faults.
 //! - [`RecordingBackend`]: a [`Backend`](crate::Backend) that records calls without any
 //!   HTTP, for protector-level tests.
 

@@ -341,14 +341,39 @@ mod tests {
 
     #[test]
     fn wait_timeout_wakes_on_request_from_another_thread() {
+        // A timeout far beyond the bound below: only the request can end the wait in time.
+        const TIMEOUT: Duration = Duration::from_secs(600);
+        const BOUND: Duration = Duration::from_secs(30);
         let shutdown = Shutdown::new();
-        let waiter = {
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (woken_tx, woken) = std::sync::mpsc::channel();
+        {
             let shutdown = shutdown.clone();
-            std::thread::spawn(move || shutdown.wait_timeout(Duration::from_secs(30)))
-        };
+            std::thread::spawn(move || {
+                started_tx.send(()).unwrap();
+                let _ = woken_tx.send(shutdown.wait_timeout(TIMEOUT));
+            });
+        }
+        started.recv().unwrap();
+        // Give the waiter time to block; if it had not, the request still ends its wait.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!shutdown.requested());
+        let requested = Instant::now();
         shutdown.request();
-        assert!(waiter.join().unwrap());
-        assert!(!Shutdown::new().wait_timeout(Duration::ZERO));
+        match woken.recv_timeout(BOUND) {
+            Ok(result) => assert!(result, "the wait returned false after the request"),
+            Err(_) => panic!("the request did not wake the wait within {BOUND:?}"),
+        }
+        assert!(requested.elapsed() < BOUND);
+    }
+
+    #[test]
+    fn wait_timeout_without_a_request_returns_false_after_the_timeout() {
+        let shutdown = Shutdown::new();
+        assert!(!shutdown.wait_timeout(Duration::ZERO));
+        let start = Instant::now();
+        assert!(!shutdown.wait_timeout(Duration::from_millis(30)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
     }
 
     #[test]

@@ -1,40 +1,106 @@
-//! The official AWS SigV4 test vectors, read in place and checked byte for byte.
+//! The official AWS SigV4 test vectors, read in place and checked byte for byte: one test
+//! per case folder.
 //!
-//! The vectors are the "common CRT signing test suite" from awslabs/aws-c-auth,
-//! `tests/aws-signing-test-suite/v4` (Apache-2.0). They are not copied into this
-//! repository: the test reads them from `SIGV4_SUITE_DIR`, by default
-//! `../shared/sigv4-suite` beside the repository.
+//! The vectors are the "common CRT signing test suite" from
+//! <https://github.com/awslabs/aws-c-auth>, folder `tests/aws-signing-test-suite/v4`
+//! (Apache-2.0). They are not copied into this repository: the test reads them from
+//! `SIGV4_SUITE_DIR`, by default `../shared/sigv4-suite` beside the repository. Without
+//! them every case is reported as ignored, with where to get them;
+//! `SIGV4_SUITE_REQUIRED=1` (set by `.ci/run`) turns missing vectors into failures.
 //!
 //! For every case the test checks, in header mode (how the ECS client signs): the canonical
 //! request, the string to sign, the signature, and the headers the signer adds
 //! (`X-Amz-Date`, `X-Amz-Security-Token`, `x-amz-content-sha256`, `Authorization`) against
 //! `header-signed-request.txt`. In query mode (presigned URLs, which this client never
 //! makes) it checks the canonical query string only; see `QUERY_MODE_NOTE`.
+//!
+//! The harness is `libtest-mimic` (`harness = false`): it reports a case as ignored at run
+//! time, with the reason, when the vectors are absent, which `#[test]` cannot.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ecs_protect::sigv4::{
     SignableRequest, SignedRequest, Signer, SigningParams, SigningSettings, canonical_query_string,
     canonical_uri,
 };
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use serde_json::Value;
 
-/// Cases that are not run, with the reason. Every header-mode case applies to this signer:
-/// paths and query pairs are taken raw, so the space and UTF-8 cases (which `aws-sigv4`
-/// ignores) run, and the test unfolds `get-header-value-multiline`'s continuation lines
-/// itself (no HTTP client sends folded headers, but the expected value still checks
-/// whitespace collapsing).
-const NOT_APPLICABLE: &[(&str, &str)] = &[];
+/// Declares the suite's case folders, one test each, and the ones that do not apply.
+macro_rules! suite_cases {
+    ($($case:literal $(=> not_applicable($reason:literal))?),* $(,)?) => {
+        /// Every case folder of the suite (with a `context.json`), in the directory's order.
+        const CASES: &[&str] = &[$($case),*];
+        /// Cases that are not run, with the reason.
+        const NOT_APPLICABLE: &[(&str, &str)] = &[$($(($case, $reason),)?)*];
+    };
+}
 
-/// Folders of the smithy-rs copy of the suite without a `context.json` (SDK-specific
-/// double-encoding cases); skipped if `SIGV4_SUITE_DIR` points at that copy.
-const NO_CONTEXT_REASON: &str = "no context.json: the SDK-specific double-encoding cases of the smithy-rs copy; this signer takes raw paths and encodes them once";
+// Every header-mode case applies to this signer: paths and query pairs are taken raw, so the
+// space and UTF-8 cases (which `aws-sigv4` ignores) run, and the test unfolds
+// `get-header-value-multiline`'s continuation lines itself (no HTTP client sends folded
+// headers, but the expected value still checks whitespace collapsing). A case that does not
+// apply is written `"name" => not_applicable("reason")`.
+suite_cases![
+    "get-header-key-duplicate",
+    "get-header-value-multiline",
+    "get-header-value-order",
+    "get-header-value-trim",
+    "get-relative-normalized",
+    "get-relative-relative-normalized",
+    "get-relative-relative-unnormalized",
+    "get-relative-unnormalized",
+    "get-slash-dot-slash-normalized",
+    "get-slash-dot-slash-unnormalized",
+    "get-slash-normalized",
+    "get-slash-pointless-dot-normalized",
+    "get-slash-pointless-dot-unnormalized",
+    "get-slash-unnormalized",
+    "get-slashes-normalized",
+    "get-slashes-unnormalized",
+    "get-space-normalized",
+    "get-space-unnormalized",
+    "get-unreserved",
+    "get-utf8",
+    "get-vanilla",
+    "get-vanilla-empty-query-key",
+    "get-vanilla-query",
+    "get-vanilla-query-order-encoded",
+    "get-vanilla-query-order-key-case",
+    "get-vanilla-query-unreserved",
+    "get-vanilla-utf8-query",
+    "get-vanilla-with-session-token",
+    "post-header-key-case",
+    "post-header-key-sort",
+    "post-header-value-case",
+    "post-sts-header-after",
+    "post-sts-header-before",
+    "post-vanilla",
+    "post-vanilla-empty-query-value",
+    "post-vanilla-query",
+    "post-x-www-form-urlencoded",
+    "post-x-www-form-urlencoded-parameters",
+];
+
+/// How many cases the suite has (awslabs/aws-c-auth, suite last changed in 3281f86).
+const EXPECTED_CASES: usize = 38;
 
 /// What is and is not checked of the `query-*.txt` files.
 const QUERY_MODE_NOTE: &str = "query mode: canonical query string checked; its canonical headers, string to sign, signature and signed URL are for presigned URLs, which the ECS client does not make";
+
+/// Where to get the vectors, said whenever they are missing.
+const HOW_TO_GET: &str = "get them from https://github.com/awslabs/aws-c-auth, folder \
+tests/aws-signing-test-suite/v4 (Apache-2.0), and put them at ../shared/sigv4-suite beside \
+the repository or set SIGV4_SUITE_DIR to that folder; SIGV4_SUITE_REQUIRED=1 makes missing \
+vectors a failure";
+
+/// The meta test's name: the case list matches the suite's folders.
+const LIST_TEST: &str = "case_list_matches_the_suite_folders";
 
 fn suite_dir() -> PathBuf {
     match std::env::var_os("SIGV4_SUITE_DIR") {
@@ -46,73 +112,124 @@ fn suite_dir() -> PathBuf {
     }
 }
 
-#[test]
-fn sigv4_suite() {
+fn vectors_required() -> bool {
+    std::env::var("SIGV4_SUITE_REQUIRED").is_ok_and(|value| value == "1" || value == "true")
+}
+
+fn main() {
+    let args = Arguments::from_args();
     let dir = suite_dir();
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(error) => panic!(
-            "sigv4 suite: cannot read {} ({error}). The test reads the official AWS SigV4 test \
-             vectors in place: get them from https://github.com/awslabs/aws-c-auth, folder \
-             tests/aws-signing-test-suite/v4 (Apache-2.0), and set SIGV4_SUITE_DIR to that \
-             folder (by default the test looks for ../shared/sigv4-suite beside the repository)",
+    let required = vectors_required();
+    // Missing and not required: every test is ignored at run time, with the reason.
+    let missing = (!has_cases(&dir)).then(|| {
+        format!(
+            "SigV4 vectors not found at {} (set SIGV4_SUITE_DIR): {HOW_TO_GET}",
             dir.display()
-        ),
-    };
-    let mut cases: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
-        .collect();
-    cases.sort();
-    assert!(
-        !cases.is_empty(),
-        "sigv4 suite: no case folders in {}",
-        dir.display()
-    );
-    for (name, _) in NOT_APPLICABLE {
-        assert!(
-            cases.iter().any(|case| case_name(case) == *name),
-            "sigv4 suite: NOT_APPLICABLE names {name}, which is not in {}",
+        )
+    });
+    let skip = missing
+        .as_ref()
+        .filter(|_| !required)
+        .map(|_| "SigV4 vectors not found: see the note after the summary".to_owned());
+    let ran = Arc::new(AtomicUsize::new(0));
+
+    let mut trials = vec![{
+        let (dir, skip) = (dir.clone(), skip.clone());
+        Trial::ignorable_test(LIST_TEST, move || match skip {
+            Some(reason) => Ok(Completion::ignored_with(reason)),
+            None => case_list_matches_the_suite_folders(&dir).map(|()| Completion::Completed),
+        })
+    }];
+    for &name in CASES {
+        let not_applicable = NOT_APPLICABLE.iter().any(|(case, _)| *case == name);
+        let (case, skip, ran) = (dir.join(name), skip.clone(), Arc::clone(&ran));
+        let trial = Trial::ignorable_test(name, move || {
+            if let Some(reason) = skip {
+                return Ok(Completion::ignored_with(reason));
+            }
+            check_case(&Signer::new(), &case)
+                .map_err(|failure| Failed::from(format!("{name}: {failure}")))?;
+            ran.fetch_add(1, Ordering::SeqCst);
+            Ok(Completion::Completed)
+        });
+        trials.push(trial.with_ignored_flag(not_applicable));
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    if args.list {
+        return;
+    }
+    let ran = ran.load(Ordering::SeqCst);
+    let applicable = CASES.len() - NOT_APPLICABLE.len();
+    if let Some(reason) = &missing {
+        println!("sigv4 suite: NOT RUN, 0 of {applicable} cases. {reason}");
+    } else {
+        println!(
+            "sigv4 suite: {ran} of {applicable} cases passed, {} not applicable ({})",
+            NOT_APPLICABLE.len(),
             dir.display()
         );
+        for (name, reason) in NOT_APPLICABLE {
+            println!("  not applicable: {name}: {reason}");
+        }
+        println!("  {QUERY_MODE_NOTE}");
     }
+    // A whole run (no filter, no --ignored) with the vectors present checks every case.
+    let whole_run = args.filter.is_none() && args.skip.is_empty() && !args.ignored;
+    let expected = if args.include_ignored {
+        CASES.len()
+    } else {
+        applicable
+    };
+    if whole_run && missing.is_none() && !conclusion.has_failed() && ran != expected {
+        println!("sigv4 suite: FAILED: {ran} cases passed, expected {expected}");
+        std::process::exit(101);
+    }
+    conclusion.exit();
+}
 
-    let signer = Signer::new();
-    let mut failures = Vec::new();
-    let mut run = 0;
-    let mut skipped = Vec::new();
-    for case in &cases {
-        let name = case_name(case);
-        if let Some((_, reason)) = NOT_APPLICABLE.iter().find(|(n, _)| *n == name) {
-            skipped.push(format!("{name}: {reason}"));
-            continue;
-        }
-        if !case.join("context.json").exists() {
-            skipped.push(format!("{name}: {NO_CONTEXT_REASON}"));
-            continue;
-        }
-        run += 1;
-        if let Err(failure) = check_case(&signer, case) {
-            failures.push(format!("{name}: {failure}"));
-        }
-    }
+/// Whether `dir` holds any case folder (a folder with a `context.json`).
+fn has_cases(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|entry| entry.path().join("context.json").is_file())
+    })
+}
 
-    println!(
-        "sigv4 suite: {run} cases run, {} not applicable ({})",
-        skipped.len(),
-        dir.display()
-    );
-    for line in &skipped {
-        println!("  not applicable: {line}");
+/// The declared list is the suite's folders, so a new upstream case cannot be skipped
+/// silently, and the suite has the number of cases this file was written for.
+fn case_list_matches_the_suite_folders(dir: &Path) -> Result<(), Failed> {
+    let entries = fs::read_dir(dir)
+        .map_err(|error| format!("cannot read {} ({error}): {HOW_TO_GET}", dir.display()))?;
+    let mut folders: Vec<String> = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|error| error.to_string())?.path();
+        // The smithy-rs copy has two SDK-specific folders without a `context.json`
+        // (double-encoding cases): they are not signing cases of this suite.
+        if path.is_dir() && path.join("context.json").exists() {
+            folders.push(case_name(&path).to_owned());
+        }
     }
-    println!("  {QUERY_MODE_NOTE}");
-    assert!(
-        failures.is_empty(),
-        "sigv4 suite: {} of {run} cases failed:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    folders.sort();
+    let listed: Vec<String> = CASES.iter().map(|&case| case.to_owned()).collect();
+    let unlisted: Vec<&String> = folders.iter().filter(|f| !listed.contains(f)).collect();
+    let absent: Vec<&String> = listed.iter().filter(|c| !folders.contains(c)).collect();
+    if !unlisted.is_empty() || !absent.is_empty() {
+        return Err(format!(
+            "the suite in {} and CASES differ: folders not in CASES {unlisted:?} (add them), \
+             CASES without a folder {absent:?}",
+            dir.display()
+        )
+        .into());
+    }
+    if listed.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err("CASES is not sorted: keep it in the directory's order".into());
+    }
+    if CASES.len() != EXPECTED_CASES {
+        return Err(format!("{} cases, expected {EXPECTED_CASES}", CASES.len()).into());
+    }
+    Ok(())
 }
 
 fn case_name(case: &Path) -> &str {

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ecs_protect::mock::{MockAws, Operation, Outcome};
+use ecs_protect_tests::{DEADLINE, output_within};
 
 /// Maps a Unix-epoch timestamp from the child onto this process's `Instant`s.
 struct Clock {
@@ -36,13 +37,14 @@ impl Clock {
 }
 
 fn run_worker(mock: &MockAws, extra: &[(&str, &str)]) -> Vec<(u64, u128, u128)> {
-    let output = Command::new(env!("CARGO_BIN_EXE_env_worker"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(mock.env())
-        .envs(extra.iter().copied())
-        .output()
-        .expect("the worker runs");
+    let output = output_within(
+        Command::new(env!("CARGO_BIN_EXE_env_worker"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(mock.env())
+            .envs(extra.iter().copied()),
+        DEADLINE,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "worker failed: {output:?}");
     stdout

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::RecordingBackend;
 use ecs_protect::{Config, Error, Protection, Protector, RefusalReason, protected};
-
-const DEADLINE: Duration = Duration::from_secs(5);
+use ecs_protect_tests::DEADLINE;
 
 /// A protector on a recording backend, released at once after the last guard.
 struct Fixture {

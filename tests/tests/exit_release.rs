@@ -3,12 +3,15 @@
 
 use std::process::Command;
 
+use ecs_protect_tests::{DEADLINE, output_within};
+
 #[test]
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn returning_from_main_releases_lingering_protection() {
-    let output = Command::new(env!("CARGO_BIN_EXE_exit_release"))
-        .output()
-        .expect("the exit_release program runs");
+    let output = output_within(
+        &mut Command::new(env!("CARGO_BIN_EXE_exit_release")),
+        DEADLINE,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "exit_release failed: {output:?}");
     assert_eq!(

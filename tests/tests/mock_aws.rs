@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ecs_protect::mock::{MockAws, MockCredentials, Operation, Outcome, SpanEnd};
 use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams, SigningSettings};
 use ecs_protect::{Env, RefusalReason};
+use ecs_protect_tests::{DEADLINE, wait_until};
 use serde_json::{Value, json};
 
 const UPDATE: &str = "AmazonEC2ContainerServiceV20141113.UpdateTaskProtection";
@@ -810,23 +811,38 @@ fn protection_lapses_after_the_scaled_minute() {
     assert!(!ecs.protected_at(span.end));
     assert!(!ecs.protected_at(asked - Duration::from_millis(1)));
 
-    // Renewal extends the same span.
-    assert_eq!(update(&ecs, true, Some(2)).status, 200);
-    let renewed = ecs.timeline();
-    assert_eq!(renewed.len(), 1);
-    assert!(renewed[0].end >= span.end + minute);
-    assert_eq!(renewed[0].ended, SpanEnd::Ongoing);
-
-    // Wait for the known expiry instant, then ECS reports it off.
-    let end = renewed[0].end;
-    std::thread::sleep(end.saturating_duration_since(Instant::now()));
-    assert!(!ecs.protected_now());
+    // Nobody renews: ECS reports it off once the expiry instant has passed, not before.
+    assert!(
+        ecs.wait_protected(false, DEADLINE),
+        "protection never lapsed"
+    );
+    assert!(Instant::now() >= span.end);
+    assert_eq!(ecs.timeline().len(), 1);
     assert_eq!(ecs.timeline()[0].ended, SpanEnd::Expired);
     let got = get_protection(&ecs);
     assert_eq!(
         got.body["protectedTasks"][0]["protectionEnabled"],
         json!(false)
     );
+}
+
+#[test]
+fn renewal_before_the_expiry_extends_the_same_span() {
+    let minute = Duration::from_millis(200);
+    let ecs = MockAws::builder()
+        .minute(minute)
+        .start()
+        .expect("fake starts");
+    // 100 scaled minutes (20 s): the renewal below cannot arrive after this expiry.
+    assert_eq!(update(&ecs, true, Some(100)).status, 200);
+    let first = ecs.timeline()[0];
+    let renewing = Instant::now();
+    assert_eq!(update(&ecs, true, Some(200)).status, 200);
+    let renewed = ecs.timeline();
+    assert_eq!(renewed.len(), 1, "a renewal is not a new span: {renewed:?}");
+    assert_eq!(renewed[0].start, first.start);
+    assert!(renewed[0].end >= renewing + minute * 200);
+    assert_eq!(renewed[0].ended, SpanEnd::Ongoing);
 }
 
 #[test]
@@ -932,14 +948,10 @@ fn dropping_the_fake_closes_its_listener() {
     assert_eq!(update(&ecs, true, Some(5)).status, 200);
     drop(ecs);
     // tiny_http closes the listener from its accept thread once woken: allow it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match std::net::TcpStream::connect(&addr) {
-            Err(_) => break,
-            Ok(_) if Instant::now() < deadline => std::thread::yield_now(),
-            Ok(_) => panic!("{addr} still accepts connections 5 s after the fake was dropped"),
-        }
-    }
+    assert!(
+        wait_until(DEADLINE, || std::net::TcpStream::connect(&addr).is_err()),
+        "{addr} still accepts connections {DEADLINE:?} after the fake was dropped"
+    );
 }
 
 #[test]
@@ -950,7 +962,7 @@ fn the_crates_own_client_is_accepted_through_the_protector() {
     assert!(guard.is_protected());
     assert!(ecs.protected_now());
     drop(guard);
-    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(protector.drain(DEADLINE).is_complete());
     assert!(!ecs.protected_now(), "drain clears protection");
     let calls = ecs.calls();
     let updates: Vec<&Outcome> = calls
@@ -980,7 +992,7 @@ fn the_agent_backend_works_against_the_fake() {
     let guard = protector.acquire().expect("protection");
     assert!(ecs.protected_now());
     drop(guard);
-    assert!(protector.drain(Duration::from_secs(10)).is_complete());
+    assert!(protector.drain(DEADLINE).is_complete());
     assert!(!ecs.protected_now());
     assert_eq!(ecs.api_calls(Operation::AgentUpdateTaskProtection), 2);
     assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);

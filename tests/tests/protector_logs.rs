@@ -8,6 +8,7 @@ use ecs_protect::mock::RecordingBackend;
 use ecs_protect::{
     Backend, Config, Error, Protection, ProtectionState, Protector, RefusalReason, State,
 };
+use ecs_protect_tests::DEADLINE;
 
 struct Capture(Mutex<Vec<(log::Level, String)>>);
 
@@ -64,7 +65,7 @@ fn state_changes_and_deployment_blocked_are_explained() {
     let protector = Protector::with_config(config, backend);
     drop(protector.acquire().unwrap()); // blocked: proceeds unprotected
     drop(protector.acquire().unwrap()); // enabled
-    assert!(protector.drain(Duration::from_secs(5)).is_complete());
+    assert!(protector.drain(DEADLINE).is_complete());
 
     let logs = LOGS.0.lock().unwrap().clone();
     let find = |level: log::Level, needle: &str| {

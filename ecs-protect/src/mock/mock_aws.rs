@@ -34,8 +34,11 @@ const WORKERS: usize = 4;
 /// more than 5 minutes from the fake's clock, "Signature expired: ..."; the session token
 /// not signed; "The request signature we calculated does not match..."),
 /// `UnrecognizedClientException` (unknown access key, or a session token that is not the
-/// one issued with it) and `ExpiredTokenException`. Signatures are recomputed with
-/// [`crate::sigv4`] and compared in constant time. Every answer carries a `Date` header from
+/// one issued with it) and `ExpiredTokenException`. Signatures are recomputed with this
+/// crate's own signer ([`crate::sigv4`]) and compared in constant time: a bug in that signer
+/// would be shared by the client and the fake, so the fake alone cannot catch it (the
+/// official SigV4 vectors and the `aws-sigv4` cross-checks in the test suite do, including
+/// that the fake accepts what `aws-sigv4` signs). Every answer carries a `Date` header from
 /// the fake's clock, which [`set_clock_skew_secs`](Self::set_clock_skew_secs) can move.
 ///
 /// Bodies are validated as ECS does (`cluster`, `tasks`, `protectionEnabled` required;
@@ -564,6 +567,42 @@ impl MockAws {
     /// Whether the task is protected now.
     pub fn protected_now(&self) -> bool {
         self.protected_at(Instant::now())
+    }
+
+    /// Waits until the task's protection, as ECS sees it, is `protected` (switched by a call
+    /// or lapsed at its expiry), or `timeout` passes; returns whether it became so.
+    ///
+    /// ```
+    /// use ecs_protect::mock::MockAws;
+    /// use std::time::Duration;
+    ///
+    /// let ecs = MockAws::start()?;
+    /// assert!(ecs.wait_protected(false, Duration::ZERO));
+    /// assert!(!ecs.wait_protected(true, Duration::from_millis(10)));
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    pub fn wait_protected(&self, protected: bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            let now = Instant::now();
+            let expiry = state.timeline.protection_at(now).map(|(until, _)| until);
+            if expiry.is_some() == protected {
+                return true;
+            }
+            let mut left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return false;
+            }
+            // A lapse is not a call, which is what wakes this wait: wake at the expiry too.
+            if let Some(until) = expiry {
+                left = left.min(until.saturating_duration_since(now));
+            }
+            state = match self.shared.changed.wait_timeout(state, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
     }
 
     /// The protected spans so far, renewals merged, oldest first.

@@ -2,6 +2,11 @@
 //! header's parts, the credential scope, the signed headers, the time window, the access
 //! key and session token, then the signature recomputed from the request as received and
 //! compared in constant time.
+//!
+//! The signature is recomputed with this crate's own signer, the one the client signs with:
+//! a bug in it would pass here. The official SigV4 vectors (`ecs-protect/tests/sigv4_suite.rs`)
+//! and the `aws-sigv4` cross-checks (`tests/tests/sigv4_matches_aws_sigv4.rs`,
+//! `tests/tests/mock_verifies_aws_sigv4.rs`) are what check the signer itself.
 
 use std::time::{Duration, SystemTime};
 

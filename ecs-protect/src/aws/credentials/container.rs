@@ -21,6 +21,33 @@ const TOKEN_FILE: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
 /// The ECS agent's credentials host for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 const ECS_HOST: &str = "http://169.254.170.2";
 
+/// Where a relative URI is fetched from: [`ECS_HOST`], except in this crate's unit tests,
+/// which must never send a packet to a link-local address: they put a local server there.
+fn ecs_host() -> String {
+    #[cfg(test)]
+    if let Some(host) = test_host::get() {
+        return host;
+    }
+    ECS_HOST.to_owned()
+}
+
+/// The unit tests' stand-in for the ECS agent's credentials host (this thread only).
+#[cfg(test)]
+pub(crate) mod test_host {
+    use std::cell::RefCell;
+
+    thread_local!(static HOST: RefCell<Option<String>> = const { RefCell::new(None) });
+
+    pub(crate) fn get() -> Option<String> {
+        HOST.with(|h| h.borrow().clone())
+    }
+
+    /// Fetches relative URIs from `origin` (`http://127.0.0.1:PORT`) on this thread.
+    pub(crate) fn set(origin: &str) {
+        HOST.with(|h| *h.borrow_mut() = Some(origin.to_owned()));
+    }
+}
+
 /// Fetch timeouts, as the Rust SDK: 2 s to connect, 5 s to read.
 const TIMEOUTS: Timeouts = Timeouts {
     connect: Duration::from_secs(2),
@@ -83,7 +110,7 @@ impl ContainerProvider {
             }
             // The path is the credential id: the agent serves credentials by it alone, so
             // it is never shown (logs, errors, Debug).
-            let url = Url::parse(&format!("{ECS_HOST}{relative}"))
+            let url = Url::parse(&format!("{}{relative}", ecs_host()))
                 .map_err(|_| {
                     Error::config(
                         RELATIVE_URI,

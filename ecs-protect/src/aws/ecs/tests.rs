@@ -43,51 +43,20 @@ fn amz_date(seen: &Seen) -> SystemTime {
     crate::sigv4::parse_amz_date(seen.header("x-amz-date").expect("x-amz-date")).unwrap()
 }
 
-/// Verifies `seen`'s signature as AWS does: re-signs the request as received (the headers
-/// its `SignedHeaders` lists, with the values the server got) and compares.
+/// Verifies `seen`'s signature with an independent signer, the AWS SDK for Rust's
+/// `aws-sigv4`: signs the request as received (the headers its `SignedHeaders` lists, with
+/// the values the server got, at its `X-Amz-Date`) and compares the `Authorization` header.
+/// A bug in this crate's signer makes the two differ.
 fn assert_signed_by(seen: &Seen, access_key_id: &str, secret: &str, token: Option<&str>) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_smithy_runtime_api::client::identity::Identity;
+
     let auth = seen.header("authorization").expect("authorization");
     let signed_names = auth
         .split("SignedHeaders=")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
         .expect("SignedHeaders");
-    let names: Vec<&str> = signed_names
-        .split(';')
-        .filter(|n| *n != "x-amz-date" && *n != "x-amz-security-token")
-        .collect();
-    let headers: Vec<(&str, &str)> = names
-        .iter()
-        .map(|n| {
-            (
-                *n,
-                seen.header(n).unwrap_or_else(|| panic!("{n} not received")),
-            )
-        })
-        .collect();
-    let expected = crate::sigv4::Signer::new().sign(
-        &crate::sigv4::SignableRequest {
-            method: &seen.method,
-            path: &seen.path,
-            query: &[],
-            headers: &headers,
-            body: seen.body.as_bytes(),
-        },
-        &crate::sigv4::SigningParams {
-            access_key_id,
-            secret_access_key: secret,
-            session_token: token,
-            region: "eu-west-1",
-            service: "ecs",
-            time: amz_date(seen),
-        },
-    );
-    let expected_auth = expected
-        .headers()
-        .iter()
-        .find(|(n, _)| *n == "authorization")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(Some(auth), expected_auth, "signature of {seen:?}");
     assert_eq!(
         signed_names,
         "content-type;host;x-amz-date;x-amz-security-token;x-amz-target".replace(
@@ -99,6 +68,54 @@ fn assert_signed_by(seen: &Seen, access_key_id: &str, secret: &str, token: Optio
             ""
         )
     );
+    // aws-sigv4 adds the date and the token itself.
+    let headers: Vec<(&str, &str)> = signed_names
+        .split(';')
+        .filter(|n| *n != "x-amz-date" && *n != "x-amz-security-token")
+        .map(|n| {
+            (
+                n,
+                seen.header(n).unwrap_or_else(|| panic!("{n} not received")),
+            )
+        })
+        .collect();
+    let identity: Identity = aws_credential_types::Credentials::new(
+        access_key_id,
+        secret,
+        token.map(str::to_owned),
+        None,
+        "test",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("eu-west-1")
+        .name("ecs")
+        .time(amz_date(seen))
+        .settings(SigningSettings::default())
+        .build()
+        .expect("valid aws-sigv4 params")
+        .into();
+    let url = format!("http://{}{}", seen.header("host").expect("host"), seen.path);
+    let request = SignableRequest::new(
+        &seen.method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(seen.body.as_bytes()),
+    )
+    .expect("a request aws-sigv4 can sign");
+    let (instructions, _) = sign(request, &params)
+        .expect("aws-sigv4 signs")
+        .into_parts();
+    let (added, _) = instructions.into_parts();
+    let expected = added
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case("authorization"))
+        .map(|h| h.value());
+    assert_eq!(Some(auth), expected, "signature of {seen:?} (aws-sigv4)");
+    if let Some(token) = token {
+        assert_eq!(seen.header("x-amz-security-token"), Some(token));
+    }
 }
 
 #[test]
@@ -630,9 +647,20 @@ fn debug_shows_no_secrets() {
     );
 }
 
-/// Every log line of this test process, at every level (ureq's included).
-fn captured_logs() -> &'static Mutex<Vec<String>> {
-    struct Capture(Mutex<Vec<String>>);
+/// One log record of this test process.
+#[derive(Clone, Debug)]
+struct Record {
+    level: log::Level,
+    target: String,
+    message: String,
+    /// The thread that logged it: ureq's wire dump is one row per record, and rows from
+    /// other tests' threads interleave.
+    thread: std::thread::ThreadId,
+}
+
+/// Every log record of this test process, at every level (ureq's included).
+fn captured_logs() -> &'static Mutex<Vec<Record>> {
+    struct Capture(Mutex<Vec<Record>>);
     impl log::Log for Capture {
         fn enabled(&self, _: &log::Metadata<'_>) -> bool {
             true
@@ -641,12 +669,12 @@ fn captured_logs() -> &'static Mutex<Vec<String>> {
             self.0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(format!(
-                    "{} {}: {}",
-                    record.level(),
-                    record.target(),
-                    record.args()
-                ));
+                .push(Record {
+                    level: record.level(),
+                    target: record.target().to_owned(),
+                    message: record.args().to_string(),
+                    thread: std::thread::current().id(),
+                });
         }
         fn flush(&self) {}
     }
@@ -661,6 +689,45 @@ fn captured_logs() -> &'static Mutex<Vec<String>> {
     &capture.0
 }
 
+/// The bytes of ureq's `TRACE` wire dump (`ureq_proto::util`: rows of
+/// `4745 5420 2f63 ...  GET./c...`, 16 bytes each, `--` past the end), per thread, in order.
+fn wire_dump(records: &[Record]) -> Vec<Vec<u8>> {
+    let mut threads: Vec<(std::thread::ThreadId, Vec<u8>)> = Vec::new();
+    for record in records.iter().filter(|r| r.target == "ureq_proto::util") {
+        let hex: String = record
+            .message
+            .split("  ")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let bytes = hex
+            .as_bytes()
+            .chunks(2)
+            .filter(|pair| *pair != b"--")
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).expect("ASCII");
+                u8::from_str_radix(pair, 16)
+                    .unwrap_or_else(|_| panic!("not a wire dump row: {:?}", record.message))
+            });
+        match threads.iter_mut().find(|(id, _)| *id == record.thread) {
+            Some((_, dump)) => dump.extend(bytes),
+            None => threads.push((record.thread, bytes.collect())),
+        }
+    }
+    threads.into_iter().map(|(_, dump)| dump).collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// No secret in what this crate logs or shows, at any level; ureq's `TRACE` wire dump (hex
+/// rows, decoded here) does carry them, as the README's "Logs" section and the crate docs
+/// say, and the documented filter (`ureq=warn,ureq_proto=warn`) removes every line that does.
 #[test]
 fn no_secret_in_log_lines_or_errors() {
     let logs = captured_logs();
@@ -699,21 +766,66 @@ fn no_secret_in_log_lines_or_errors() {
     client.update_task_protection(true, Some(60)).unwrap();
     let err = client.update_task_protection(true, Some(60)).unwrap_err();
     let shown = format!("{err} {err:?} {client:?}");
-    let logs = logs
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .join("\n");
+    let records = logs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let text = |records: &[&Record]| -> String {
+        records
+            .iter()
+            .map(|r| format!("{} {}: {}\n", r.level, r.target, r.message))
+            .collect()
+    };
+    let ours: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.target.starts_with("ecs_protect"))
+        .collect();
+    let ours = text(&ours);
     assert!(
-        logs.contains("signing with the server's time"),
+        ours.contains("signing with the server's time"),
         "the capture works"
+    );
+    // ureq's lines other than the hex rows (its DEBUG request and response lines).
+    let ureq_plain: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.target.starts_with("ureq") && r.target != "ureq_proto::util")
+        .collect();
+    let ureq_plain = text(&ureq_plain);
+    // What the documented filter lets through: everything but ureq's targets below WARN.
+    let filtered: Vec<&Record> = records
+        .iter()
+        .filter(|r| !r.target.starts_with("ureq") || r.level <= log::Level::Warn)
+        .collect();
+    let filtered_dump = wire_dump(&filtered.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let filtered = text(&filtered);
+    let dump = wire_dump(&records);
+    assert!(
+        !dump.is_empty(),
+        "ureq no longer dumps the wire at TRACE: update the README's Logs section, the crate \
+         docs and this test"
     );
     for secret in [
         "secret-ASIALOGGED",
         "token-ASIALOGGED",
         "container-auth-token-xyz",
     ] {
-        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!ours.contains(secret), "{secret} in this crate's logs");
         assert!(!shown.contains(secret), "{secret} in {shown}");
+        assert!(
+            !ureq_plain.contains(secret),
+            "{secret} in ureq's non-dump lines"
+        );
+        assert!(
+            !filtered.contains(secret),
+            "{secret} through the documented filter"
+        );
+        assert!(
+            filtered_dump.is_empty(),
+            "a wire dump through the documented filter"
+        );
+        // The documented leak: the raw wire, secrets included, at TRACE.
+        assert!(
+            dump.iter().any(|bytes| contains(bytes, secret)),
+            "{secret} is no longer in ureq's TRACE wire dump: update the README's Logs \
+             section, the crate docs and this test"
+        );
     }
 }
 
@@ -835,6 +947,12 @@ fn the_credential_id_is_redacted_in_errors_debug_and_logs() {
     const ID: &str = "/v2/credentials/7f3c2b1a-secret-credential-id";
     let logs = captured_logs();
     let ecs = TestServer::start(vec![]);
+    // The agent's credentials host is a closed local port here (never 169.254.170.2 from a
+    // test): the fetch fails, naming the endpoint.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    crate::aws::credentials::container::test_host::set(&origin);
     let client = EcsClient::builder()
         .env(&Env::from_vars([
             ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
@@ -845,11 +963,10 @@ fn the_credential_id_is_redacted_in_errors_debug_and_logs() {
         .connect_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    // 169.254.170.2 is not reachable here: the fetch fails, naming the endpoint.
     let err = client.update_task_protection(true, Some(30)).unwrap_err();
     let shown = format!("{err} {err:?} {client:?} {client:#?}");
     assert!(
-        shown.contains("http://169.254.170.2/** credential id redacted **"),
+        shown.contains(&format!("{origin}/** credential id redacted **")),
         "{shown}"
     );
     // This crate's log lines; ureq logs request URIs at debug level under its own target
@@ -858,8 +975,8 @@ fn the_credential_id_is_redacted_in_errors_debug_and_logs() {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .filter(|line| line.contains(" ecs_protect"))
-        .cloned()
+        .filter(|record| record.target.starts_with("ecs_protect"))
+        .map(|record| record.message.clone())
         .collect::<Vec<_>>()
         .join("\n");
     assert!(logs.contains("credential id redacted"), "the capture works");
