@@ -1,7 +1,7 @@
 //! Fakes for testing workers without AWS (feature `mock`).
 //!
 //! - [`MockAws`]: an in-process fake AWS (task metadata, container credentials, the signed
-//!   ECS API, the agent endpoint) that verifies signatures, records calls and the
+//!   ECS API, the agent endpoint and, with feature `sqs`, SQS queues) that verifies signatures, records calls and the
 //!   protection timeline, and injects faults.
 //! - [`RecordingBackend`]: a [`Backend`](crate::Backend) that records calls without any
 //!   HTTP, for protector-level tests.
@@ -18,6 +18,7 @@ mod server;
 mod sqs_api;
 mod state;
 mod verify;
+mod wait;
 
 #[cfg(feature = "sqs")]
 pub use memory_queue::{MemoryQueue, QueueOperation, VisibilityChange};
