@@ -24,7 +24,7 @@
 //! # How it works
 //!
 //! `#[protected]` takes a [`Guard`] from the process-wide default [`Protector`]
-//! ([`global`]), built from the environment on first use exactly as the AWS SDKs read it:
+//! ([`global`]), built from the environment on first use with the AWS SDKs' variables:
 //! on ECS (`ECS_CONTAINER_METADATA_URI_V4` set) it calls the ECS API
 //! (`UpdateTaskProtection`, SigV4-signed, with the task role's credentials); elsewhere it
 //! runs in local mode, counting work and calling nothing. The protector is reference
@@ -46,7 +46,8 @@
 //! #   break;
 //! }
 //! // Work in flight has finished: release protection now rather than after the linger.
-//! ecs_protect::global().drain(Duration::from_secs(30));
+//! let drained = ecs_protect::global().drain(Duration::from_secs(30));
+//! println!("{drained}"); // "drained", or how many units were still in flight
 //! # Ok::<(), ecs_protect::Error>(())
 //! ```
 //!
