@@ -64,8 +64,9 @@
 //! # Testing workers
 //!
 //! The `mock` feature brings `mock::MockAws`, an in-process fake AWS that serves task
-//! metadata, container credentials, the ECS API (verifying every SigV4 signature) and the
-//! agent endpoint on 127.0.0.1, records the protection timeline and injects faults; and
+//! metadata, container credentials, the ECS API (verifying every SigV4 signature), the
+//! agent endpoint and (with `sqs`) SQS queues on 127.0.0.1, records the protection timeline
+//! and injects faults; and
 //! `mock::RecordingBackend`, an in-memory backend for unit tests.
 //!
 //! # Features
