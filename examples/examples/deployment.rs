@@ -6,9 +6,10 @@
 //! ```
 //!
 //! It starts the fake AWS, then runs a worker (this program again, in the role of
-//! `ecs_protect_examples::deployed_worker`) as a separate process pointed at it through the
-//! standard environment variables, with a continuous stream of messages. Each deployment does what ECS does: wait while the task is protected, send
-//! SIGTERM when it is not, SIGKILL after the stop timeout, then start the next version.
+//! `ecs_protect_examples::deployed_worker`) as a separate process pointed at it through
+//! the standard environment variables, with a continuous stream of messages. Each
+//! deployment does what ECS does: wait while the task is protected, send SIGTERM when it is
+//! not, SIGKILL after the stop timeout, then start the next version.
 //! It prints a timeline and ends with `interrupted: N`, the number of messages whose
 //! handler started but never finished. It fails unless every stop came within one
 //! `max_hold` and one window of ECS asking.
