@@ -24,4 +24,4 @@ mod wait;
 pub use memory_queue::{MemoryQueue, QueueOperation, VisibilityChange};
 pub use mock_aws::{MockAws, MockAwsBuilder, MockCredentials};
 pub use recording::{Call, RecordingBackend};
-pub use state::{EcsCall, Operation, Outcome, ProtectedSpan, SpanEnd};
+pub use state::{AwsCall, Operation, Outcome, ProtectedSpan, SpanEnd};

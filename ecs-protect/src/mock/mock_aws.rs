@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::endpoints;
 use super::server::{Running, Settings, Shared};
-use super::state::{EcsCall, IssuedKey, Operation, ProtectedSpan, State};
+use super::state::{AwsCall, IssuedKey, Operation, ProtectedSpan, State};
 use super::wait;
 use crate::{Env, Error, Protector, RefusalReason};
 
@@ -491,7 +491,7 @@ impl MockAws {
     }
 
     /// Every call answered so far, oldest first.
-    pub fn calls(&self) -> Vec<EcsCall> {
+    pub fn calls(&self) -> Vec<AwsCall> {
         self.shared.lock().calls.clone()
     }
 
@@ -530,7 +530,7 @@ impl MockAws {
     pub fn wait_until(
         &self,
         timeout: Duration,
-        mut condition: impl FnMut(&[EcsCall]) -> bool,
+        mut condition: impl FnMut(&[AwsCall]) -> bool,
     ) -> bool {
         let deadline = Instant::now() + timeout;
         wait::until(
