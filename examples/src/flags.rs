@@ -80,3 +80,56 @@ impl Flags {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Flags;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::new(args.iter().map(|arg| arg.to_string()))
+    }
+
+    #[test]
+    fn a_flag_without_its_value_is_named() {
+        assert_eq!(
+            flags(&["--messages"]).value("--messages", 1u64),
+            Err("--messages needs a value".to_string())
+        );
+    }
+
+    #[test]
+    fn the_last_value_given_wins() {
+        let mut given = flags(&["--threads", "2", "--threads", "3"]);
+        assert_eq!(given.value("--threads", 1usize), Ok(3));
+        assert_eq!(given.finish("usage"), Ok(()));
+    }
+
+    #[test]
+    fn a_flag_nothing_asked_for_is_an_error_with_the_usage() {
+        let mut given = flags(&["--queue", "--fast"]);
+        assert!(given.switch("--queue"));
+        assert_eq!(
+            given.finish("usage: demo"),
+            Err("unknown flag \"--fast\"\nusage: demo".to_string())
+        );
+    }
+
+    #[test]
+    fn help_answers_the_usage() {
+        assert_eq!(
+            flags(&["--help"]).finish("usage: demo"),
+            Err("usage: demo".to_string())
+        );
+        assert_eq!(
+            flags(&["-h"]).finish("usage: demo"),
+            Err("usage: demo".to_string())
+        );
+    }
+
+    #[test]
+    fn a_switch_not_given_is_off() {
+        let mut given = flags(&[]);
+        assert!(!given.switch("--queue"));
+        assert_eq!(given.value("--messages", 300u64), Ok(300));
+    }
+}
