@@ -12,12 +12,13 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// environment variable, which endpoint, which field. Secrets never appear in it.
 ///
 /// ```
-/// use ecs_protect::Error;
+/// use ecs_protect::{Config, Env, Error};
 ///
-/// let err = Error::config("ECS_PROTECT_LINGER_SECS", "expected whole seconds in 0..=3600, got \"soon\"");
+/// let err = Config::from_env_with(&Env::from_vars([("ECS_PROTECT_LINGER", "5")])).unwrap_err();
+/// assert!(matches!(&err, Error::Config { origin, .. } if origin == "ECS_PROTECT_LINGER"));
 /// assert_eq!(
 ///     err.to_string(),
-///     "invalid ECS_PROTECT_LINGER_SECS: expected whole seconds in 0..=3600, got \"soon\"",
+///     "invalid ECS_PROTECT_LINGER: expected a duration such as 250ms, 5s, 30m or 1h30m in 0s..=15m, got \"5\"",
 /// );
 /// ```
 #[derive(Debug)]
@@ -75,7 +76,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// A configuration error naming where the bad value came from.
+    /// A configuration error naming where the bad value came from: an environment variable
+    /// or a builder method.
+    ///
+    /// ```
+    /// use ecs_protect::Error;
+    ///
+    /// let err = Error::config("QUEUE_URL", "expected an https:// URL, got \"orders\"");
+    /// assert_eq!(err.to_string(), "invalid QUEUE_URL: expected an https:// URL, got \"orders\"");
+    /// ```
     pub fn config(origin: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
             origin: origin.into(),

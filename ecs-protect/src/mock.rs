@@ -1,8 +1,9 @@
 //! Fakes for testing workers without AWS (feature `mock`).
 //!
 //! - [`MockAws`]: an in-process fake AWS (task metadata, container credentials, the signed
-//!   ECS API, the agent endpoint) that verifies signatures (with this crate's own signer),
-//!   records calls and the protection timeline, and injects faults.
+//!   ECS API, the agent endpoint and, with feature `sqs`, SQS queues) that verifies
+//!   signatures (with this crate's own signer), records calls and the protection timeline,
+//!   and injects faults.
 //! - [`RecordingBackend`]: a [`Backend`](crate::Backend) that records calls without any
 //!   HTTP, for protector-level tests.
 
@@ -18,9 +19,10 @@ mod server;
 mod sqs_api;
 mod state;
 mod verify;
+mod wait;
 
 #[cfg(feature = "sqs")]
 pub use memory_queue::{MemoryQueue, QueueOperation, VisibilityChange};
 pub use mock_aws::{MockAws, MockAwsBuilder, MockCredentials};
 pub use recording::{Call, RecordingBackend};
-pub use state::{EcsCall, Operation, Outcome, ProtectedSpan, SpanEnd};
+pub use state::{AwsCall, Operation, Outcome, ProtectedSpan, SpanEnd};

@@ -5,24 +5,23 @@
 //! cargo run --example deployment -- --deployments 5 --stop-timeout 10
 //! ```
 //!
-//! It starts the fake AWS, then runs the `worker` example's code as a separate process
-//! pointed at it through the standard environment variables, with a continuous stream of
-//! messages. Each deployment does what ECS does: wait while the task is protected, send
-//! SIGTERM when it is not, SIGKILL after the stop timeout, then start the next version.
+//! It starts the fake AWS, then runs a worker (this program again, in the role of
+//! `ecs_protect_examples::deployed_worker`) as a separate process pointed at it through
+//! the standard environment variables, with a continuous stream of messages. Each
+//! deployment does what ECS does: wait while the task is protected, send SIGTERM when it is
+//! not, SIGKILL after the stop timeout, then start the next version.
 //! It prints a timeline and ends with `interrupted: N`, the number of messages whose
-//! handler started but never finished.
+//! handler started but never finished. It fails unless every stop came within one
+//! `max_hold` and one window of ECS asking.
 //!
 //! With `--queue` the workers consume an SQS queue that the fake serves (filled up front,
-//! and fed continuously with `--arrival-ms`), and the run checks that no message was lost;
-//! with `QUEUE_URL` set they consume that queue instead.
+//! and fed continuously with `--arrival-ms`), and the run checks that no message was lost
+//! (`lost: 0`) and that each worker exited within 1 s plus the longest handler of its
+//! SIGTERM; with `QUEUE_URL` set they consume that queue instead.
 //!
 //! A busy worker with linger would stay protected forever; the protector's breathing
 //! window (after `ECS_PROTECT_MAX_HOLD` of continuous protection) is what lets each
 //! deployment through. The demo sets a short `max_hold` so that takes seconds, not hours.
-
-#[path = "worker.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod worker;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -34,9 +33,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MemoryQueue, MockAws, Operation};
+use ecs_protect_examples::{Flags, WORKER_ROLE_VAR, deployed_worker};
 
-/// Set in the worker processes this example starts.
-const ROLE_VAR: &str = "ECS_PROTECT_EXAMPLE_ROLE";
+/// How long each of the workers' handlers works on a message.
+const HANDLER_WORK: Duration = Duration::from_millis(40);
+/// The longest a queue worker may take from SIGTERM to exit: the consumer stops within
+/// about a second, plus the longest handler in flight.
+const QUEUE_EXIT_BOUND: Duration = Duration::from_secs(1).saturating_add(HANDLER_WORK);
 
 /// The longest continuous protection the demo's workers hold before a breathing window.
 const MAX_HOLD: Duration = Duration::from_secs(2);
@@ -66,46 +69,26 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut parsed = Args {
-        deployments: 3,
-        stop_timeout: Duration::from_secs(10),
-        run_for: Duration::from_millis(1500),
-        queue: false,
-        messages: 300,
-        arrival: None,
+    let mut flags = Flags::from_env();
+    let args = Args {
+        deployments: flags.value("--deployments", 3)?,
+        stop_timeout: Duration::from_secs(flags.value("--stop-timeout", 10)?),
+        run_for: Duration::from_millis(flags.value("--run-ms", 1500)?),
+        queue: flags.switch("--queue"),
+        messages: flags.value("--messages", 300)?,
+        arrival: match flags.value("--arrival-ms", 0)? {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let raw = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-            raw.parse()
-                .map_err(|_| format!("{name} takes a whole number, got {raw:?}"))
-        };
-        match flag.as_str() {
-            "--deployments" => {
-                parsed.deployments = u32::try_from(value("--deployments")?)
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or("--deployments takes 1..=100")?;
-            }
-            "--stop-timeout" => parsed.stop_timeout = Duration::from_secs(value("--stop-timeout")?),
-            "--run-secs" => parsed.run_for = Duration::from_secs(value("--run-secs")?),
-            "--queue" => parsed.queue = true,
-            "--messages" => parsed.messages = value("--messages")?,
-            "--arrival-ms" => {
-                parsed.arrival = Some(Duration::from_millis(value("--arrival-ms")?.max(1)));
-            }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: deployment [--deployments N] [--stop-timeout SECS] [--run-secs SECS] \
-                     [--queue [--messages N] [--arrival-ms MS]]"
-                        .into(),
-                );
-            }
-            other => return Err(format!("unknown flag {other:?} (try --help)")),
-        }
+    flags.finish(
+        "usage: deployment [--deployments N] [--stop-timeout SECS] [--run-ms MS] \
+         [--queue [--messages N] [--arrival-ms MS]]",
+    )?;
+    if !(1..=100).contains(&args.deployments) {
+        return Err("--deployments takes 1..=100".into());
     }
-    Ok(parsed)
+    Ok(args)
 }
 
 /// A line a worker process printed.
@@ -131,16 +114,7 @@ impl Task {
     fn start(version: u32, mock: &MockAws, queue_url: Option<&str>) -> Result<Task, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let mut child = Command::new(exe)
-            .args([
-                "--messages",
-                "0",
-                "--threads",
-                "4",
-                "--work-ms",
-                "40",
-                "--events",
-            ])
-            .env(ROLE_VAR, "worker")
+            .env(WORKER_ROLE_VAR, "worker")
             .envs(mock.env())
             .envs(WORKER_SETTINGS.iter().copied())
             .envs(queue_url.map(|url| ("QUEUE_URL", url)))
@@ -209,7 +183,10 @@ impl Clock {
 
 /// What one stop looked like.
 struct Stop {
+    /// From ECS asking to stop the task until the task was unprotected.
     waited: Duration,
+    /// From SIGTERM until the worker process exited.
+    exit_after: Duration,
     interrupted: usize,
 }
 
@@ -240,7 +217,8 @@ fn stop(task: &mut Task, mock: &MockAws, args: &Args, clock: &Clock) -> Result<S
     if !status.success() {
         return Err(format!("kill -TERM {} failed: {status}", task.child.id()));
     }
-    let deadline = Instant::now() + args.stop_timeout;
+    let term_sent = Instant::now();
+    let deadline = term_sent + args.stop_timeout;
     let mut open = true;
     while open && Instant::now() < deadline {
         open = task.pump_until(
@@ -261,13 +239,17 @@ fn stop(task: &mut Task, mock: &MockAws, args: &Args, clock: &Clock) -> Result<S
         task.child.wait()
     }
     .map_err(|e| format!("cannot wait for worker: {e}"))?;
+    let exit_after = term_sent.elapsed();
     let interrupted = task.in_flight.len();
     clock.say(&format!(
-        "v{}: exited ({exit}) after handling {} messages; interrupted {interrupted}",
-        task.version, task.done
+        "v{}: exited ({exit}) {:.2}s after SIGTERM, having handled {} messages; interrupted {interrupted}",
+        task.version,
+        exit_after.as_secs_f64(),
+        task.done
     ));
     Ok(Stop {
         waited,
+        exit_after,
         interrupted,
     })
 }
@@ -331,7 +313,8 @@ impl Queue {
     }
 }
 
-fn run(args: &Args) -> Result<ExitCode, String> {
+/// Plays the deployments; returns whether every check passed.
+fn run(args: &Args) -> Result<bool, String> {
     let clock = Clock(Instant::now());
     let mock = MockAws::start().map_err(|e| format!("cannot start the fake AWS: {e}"))?;
     clock.say(&format!("fake AWS on {}", mock.url()));
@@ -377,6 +360,23 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let bound = MAX_HOLD + WINDOW;
     let late = stops.iter().filter(|s| s.waited > bound).count();
     println!("stops later than max_hold + window ({bound:?}): {late}");
+    let exits: Vec<String> = stops
+        .iter()
+        .map(|s| format!("{:.2}s", s.exit_after.as_secs_f64()))
+        .collect();
+    println!("SIGTERM to exit: {}", exits.join(", "));
+    // A queue worker stops within a second plus its longest handler, whatever its long
+    // poll; the made-up pool stops once its handlers in flight end.
+    let slow = if url.is_some() {
+        let slow = stops
+            .iter()
+            .filter(|s| s.exit_after > QUEUE_EXIT_BOUND)
+            .count();
+        println!("exits slower than 1 s + the longest handler ({QUEUE_EXIT_BOUND:?}): {slow}");
+        slow
+    } else {
+        0
+    };
     println!("ECS calls: {calls} UpdateTaskProtection");
     let mut lost = 0;
     if let Some(queue) = &queue {
@@ -391,26 +391,24 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         println!("lost: {lost}");
     }
     println!("interrupted: {interrupted}");
-    Ok(if interrupted == 0 && lost == 0 && late == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(interrupted == 0 && lost == 0 && late == 0 && slow == 0)
 }
 
 fn main() -> ExitCode {
-    if std::env::var_os(ROLE_VAR).is_some() {
-        return worker::main();
-    }
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
+    let outcome = if std::env::var_os(WORKER_ROLE_VAR).is_some() {
+        ecs_protect_examples::init_logging();
+        deployed_worker(HANDLER_WORK)
+            .map(|()| true)
+            .map_err(|err| format!("worker: {err}"))
+    } else {
+        parse_args().and_then(|args| run(&args))
     };
-    run(&args).unwrap_or_else(|message| {
-        eprintln!("deployment: {message}");
-        ExitCode::FAILURE
-    })
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("deployment: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ecs_protect::mock::{EcsCall, MockAws, Operation, Outcome};
+use ecs_protect::mock::{AwsCall, MockAws, Operation, Outcome};
 use ecs_protect::{EcsClient, Env, Protector};
 
 fn credential_fetches(ecs: &MockAws) -> (usize, usize) {
@@ -20,7 +20,7 @@ fn credential_fetches(ecs: &MockAws) -> (usize, usize) {
     (fetches.count(), failed)
 }
 
-fn updates(ecs: &MockAws) -> Vec<EcsCall> {
+fn updates(ecs: &MockAws) -> Vec<AwsCall> {
     ecs.calls()
         .into_iter()
         .filter(|c| c.operation == Operation::UpdateTaskProtection)
@@ -107,7 +107,7 @@ fn an_expired_token_answer_fetches_fresh_credentials_and_protection_is_regained(
     let guard = protector.acquire().unwrap();
     assert!(guard.is_protected() && ecs.protected_now());
     drop(guard);
-    let accepted = |calls: &[EcsCall]| {
+    let accepted = |calls: &[AwsCall]| {
         calls
             .iter()
             .filter(|c| {

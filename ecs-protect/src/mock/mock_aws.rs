@@ -1,4 +1,4 @@
-//! [`MockAws`]: an in-process fake of everything a task sees of ECS.
+//! [`MockAws`]: an in-process fake of everything a task sees of AWS: ECS and SQS.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,15 +8,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::endpoints;
 use super::server::{Running, Settings, Shared};
-use super::state::{EcsCall, IssuedKey, Operation, ProtectedSpan, State};
+use super::state::{AwsCall, IssuedKey, Operation, ProtectedSpan, State};
+use super::wait;
 use crate::{Env, Error, Protector, RefusalReason};
 
 /// How many requests the fake answers at once (each worker sleeps through the injected
 /// latency of the call it handles).
 const WORKERS: usize = 4;
 
-/// An in-process fake AWS: task metadata, container credentials, the signed ECS API and the
-/// ECS agent's task-protection endpoint, on `127.0.0.1` and a free port.
+/// An in-process fake AWS: task metadata, container credentials, the signed ECS API, the
+/// ECS agent's task-protection endpoint and (feature `sqs`) SQS queues, on `127.0.0.1` and
+/// a free port.
 ///
 /// It serves what a task on ECS sees:
 ///
@@ -26,6 +28,7 @@ const WORKERS: usize = 4;
 /// | `GET /creds` (`AWS_CONTAINER_CREDENTIALS_FULL_URI`) | `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`; checks `Authorization` against `AWS_CONTAINER_AUTHORIZATION_TOKEN` (401 missing, 403 wrong) |
 /// | `POST /` (`AWS_ENDPOINT_URL_ECS`) | `UpdateTaskProtection`, `GetTaskProtection` over JSON 1.1, every SigV4 signature verified as AWS does |
 /// | `PUT`/`GET /api/<id>/task-protection/v1/state` (`ECS_AGENT_URI`) | the agent's shapes, unsigned |
+/// | `POST /` with `X-Amz-Target: AmazonSQS.*` (feature `sqs`, queues made by `create_queue`) | `ReceiveMessage`, `DeleteMessageBatch`, `ChangeMessageVisibilityBatch`, `SendMessage`, signed (service `sqs`) |
 ///
 /// The signed API rejects a request the way AWS does, with HTTP 400, `{"__type", "message"}`
 /// and `x-amzn-RequestId`: `MissingAuthenticationTokenException`,
@@ -35,7 +38,7 @@ const WORKERS: usize = 4;
 /// not signed; "The request signature we calculated does not match..."),
 /// `UnrecognizedClientException` (unknown access key, or a session token that is not the
 /// one issued with it) and `ExpiredTokenException`. Signatures are recomputed with this
-/// crate's own signer ([`crate::sigv4`]) and compared in constant time: a bug in that signer
+/// crate's own signer and compared in constant time: a bug in that signer
 /// would be shared by the client and the fake, so the fake alone cannot catch it (the
 /// official SigV4 vectors and the `aws-sigv4` cross-checks in the test suite do, including
 /// that the fake accepts what `aws-sigv4` signs). Every answer carries a `Date` header from
@@ -58,10 +61,10 @@ const WORKERS: usize = 4;
 /// use ecs_protect::mock::MockAws;
 /// use ecs_protect::Env;
 ///
-/// let ecs = MockAws::start()?;
-/// let env = Env::from_vars(ecs.env());
-/// assert_eq!(env.get("AWS_ENDPOINT_URL_ECS"), Some(ecs.url()));
-/// assert!(!ecs.protected_now());
+/// let mock = MockAws::start()?;
+/// let env = Env::from_vars(mock.env());
+/// assert_eq!(env.get("AWS_ENDPOINT_URL_ECS"), Some(mock.url()));
+/// assert!(!mock.protected_now());
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
 pub struct MockAws {
@@ -142,12 +145,12 @@ impl From<IssuedKey> for MockCredentials {
 /// use ecs_protect::mock::MockAws;
 /// use std::time::Duration;
 ///
-/// let ecs = MockAws::builder()
+/// let mock = MockAws::builder()
 ///     .region("us-east-2")
 ///     .cluster("prod")
 ///     .minute(Duration::from_millis(200))
 ///     .start()?;
-/// assert!(ecs.task_arn().starts_with("arn:aws:ecs:us-east-2:111122223333:task/prod/"));
+/// assert!(mock.task_arn().starts_with("arn:aws:ecs:us-east-2:111122223333:task/prod/"));
 /// # Ok::<(), ecs_protect::Error>(())
 /// ```
 #[derive(Clone)]
@@ -283,7 +286,7 @@ impl MockAwsBuilder {
     /// [`Error::Transport`] when the listener cannot be bound or a thread not started.
     pub fn start(self) -> Result<MockAws, Error> {
         let bind_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Transport {
-            endpoint: "http://127.0.0.1:0 (mock ECS listener)".into(),
+            endpoint: "http://127.0.0.1:0 (mock AWS listener)".into(),
             timed_out: false,
             source,
         };
@@ -291,7 +294,7 @@ impl MockAwsBuilder {
         let addr = match server.server_addr() {
             tiny_http::ListenAddr::IP(addr) => addr,
             #[allow(unreachable_patterns)]
-            _ => return Err(bind_error("the mock ECS listener has no IP address".into())),
+            _ => return Err(bind_error("the mock AWS listener has no IP address".into())),
         };
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let serial = STARTED.fetch_add(1, Ordering::Relaxed);
@@ -400,11 +403,11 @@ impl MockAws {
     /// ```
     /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockAws::start()?;
-    /// let env = ecs.env();
+    /// let mock = MockAws::start()?;
+    /// let env = mock.env();
     /// let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     /// assert_eq!(get("AWS_REGION").as_deref(), Some("eu-west-1"));
-    /// assert_eq!(get("AWS_CONTAINER_CREDENTIALS_FULL_URI"), Some(format!("{}/creds", ecs.url())));
+    /// assert_eq!(get("AWS_CONTAINER_CREDENTIALS_FULL_URI"), Some(format!("{}/creds", mock.url())));
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn env(&self) -> Vec<(String, String)> {
@@ -438,10 +441,10 @@ impl MockAws {
     /// ```
     /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockAws::start()?;
-    /// let protector = ecs.protector()?;
+    /// let mock = MockAws::start()?;
+    /// let protector = mock.protector()?;
     /// let guard = protector.acquire()?;
-    /// assert!(guard.is_protected() && ecs.protected_now());
+    /// assert!(guard.is_protected() && mock.protected_now());
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     ///
@@ -478,11 +481,11 @@ impl MockAws {
     /// ```
     /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockAws::start()?;
-    /// let first = ecs.credentials();
-    /// assert_eq!(ecs.credentials(), first);
-    /// ecs.rotate_credentials();
-    /// assert_ne!(ecs.credentials().access_key_id, first.access_key_id);
+    /// let mock = MockAws::start()?;
+    /// let first = mock.credentials();
+    /// assert_eq!(mock.credentials(), first);
+    /// mock.rotate_credentials();
+    /// assert_ne!(mock.credentials().access_key_id, first.access_key_id);
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn credentials(&self) -> MockCredentials {
@@ -491,7 +494,7 @@ impl MockAws {
     }
 
     /// Every call answered so far, oldest first.
-    pub fn calls(&self) -> Vec<EcsCall> {
+    pub fn calls(&self) -> Vec<AwsCall> {
         self.shared.lock().calls.clone()
     }
 
@@ -500,8 +503,8 @@ impl MockAws {
     /// ```
     /// use ecs_protect::mock::{MockAws, Operation};
     ///
-    /// let ecs = MockAws::start()?;
-    /// assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
+    /// let mock = MockAws::start()?;
+    /// assert_eq!(mock.api_calls(Operation::UpdateTaskProtection), 0);
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn api_calls(&self, operation: Operation) -> usize {
@@ -520,8 +523,8 @@ impl MockAws {
     /// use ecs_protect::mock::{MockAws, Operation};
     /// use std::time::Duration;
     ///
-    /// let ecs = MockAws::start()?;
-    /// let seen = ecs.wait_until(Duration::from_millis(10), |calls| {
+    /// let mock = MockAws::start()?;
+    /// let seen = mock.wait_until(Duration::from_millis(10), |calls| {
     ///     calls.iter().any(|c| c.operation == Operation::TaskMetadata)
     /// });
     /// assert!(!seen);
@@ -530,23 +533,15 @@ impl MockAws {
     pub fn wait_until(
         &self,
         timeout: Duration,
-        mut condition: impl FnMut(&[EcsCall]) -> bool,
+        mut condition: impl FnMut(&[AwsCall]) -> bool,
     ) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if condition(&state.calls) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = match self.shared.changed.wait_timeout(state, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        wait::until(
+            &self.shared.changed,
+            self.shared.lock(),
+            deadline,
+            |state| condition(&state.calls),
+        )
     }
 
     /// Whether the task was protected at `instant`, as ECS saw it: from the moment an
@@ -556,8 +551,8 @@ impl MockAws {
     /// use ecs_protect::mock::MockAws;
     /// use std::time::Instant;
     ///
-    /// let ecs = MockAws::start()?;
-    /// assert!(!ecs.protected_at(Instant::now()));
+    /// let mock = MockAws::start()?;
+    /// assert!(!mock.protected_at(Instant::now()));
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn protected_at(&self, instant: Instant) -> bool {
@@ -610,8 +605,8 @@ impl MockAws {
     /// ```
     /// use ecs_protect::mock::MockAws;
     ///
-    /// let ecs = MockAws::start()?;
-    /// assert!(ecs.timeline().is_empty());
+    /// let mock = MockAws::start()?;
+    /// assert!(mock.timeline().is_empty());
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn timeline(&self) -> Vec<ProtectedSpan> {
@@ -638,8 +633,8 @@ impl MockAws {
     /// use ecs_protect::mock::MockAws;
     /// use ecs_protect::RefusalReason;
     ///
-    /// let ecs = MockAws::start()?;
-    /// ecs.refuse_next(2, RefusalReason::DeploymentBlocked);
+    /// let mock = MockAws::start()?;
+    /// mock.refuse_next(2, RefusalReason::DeploymentBlocked);
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn refuse_next(&self, n: u32, reason: RefusalReason) {
@@ -674,9 +669,9 @@ impl MockAws {
     /// use ecs_protect::mock::MockAws;
     /// use std::time::{Duration, SystemTime};
     ///
-    /// let ecs = MockAws::start()?;
-    /// ecs.set_clock_skew_secs(900);
-    /// assert!(ecs.clock() > SystemTime::now() + Duration::from_secs(890));
+    /// let mock = MockAws::start()?;
+    /// mock.set_clock_skew_secs(900);
+    /// assert!(mock.clock() > SystemTime::now() + Duration::from_secs(890));
     /// # Ok::<(), ecs_protect::Error>(())
     /// ```
     pub fn set_clock_skew_secs(&self, secs: i64) {

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::wait;
 use crate::{Backend, Error, Protection, ProtectionState};
 
 /// An in-memory [`Backend`] for tests: records every call, can be slowed down or made to
@@ -206,22 +207,9 @@ impl RecordingBackend {
     /// whether it held.
     pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&[Call]) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            if cond(&state.calls) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait::until(&self.shared.changed, self.lock(), deadline, |state| {
+            cond(&state.calls)
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::clock;
-use super::state::{EcsCall, Operation, Outcome, State};
+use super::state::{AwsCall, Operation, Outcome, State};
 use super::verify::Received;
 use super::{api, endpoints};
 
@@ -97,7 +97,7 @@ impl Shared {
         })
     }
 
-    pub(crate) fn record(&self, state: &mut State, call: EcsCall) {
+    pub(crate) fn record(&self, state: &mut State, call: AwsCall) {
         state.calls.push(call);
         self.changed.notify_all();
     }
@@ -234,7 +234,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     let date = {
         let mut state = shared.lock();
         let time = shared.now(&state);
-        let call = EcsCall {
+        let call = AwsCall {
             at: started,
             time,
             operation: handled.operation,

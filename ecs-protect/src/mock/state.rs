@@ -90,10 +90,10 @@ impl Outcome {
     }
 }
 
-/// One call the fake answered.
+/// One call the fake AWS answered: ECS API, agent, metadata, credentials or SQS.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct EcsCall {
+pub struct AwsCall {
     /// When the fake began handling it.
     pub at: Instant,
     /// The fake's clock at that moment (real time plus the configured skew).
@@ -293,7 +293,7 @@ impl Faults {
 /// Everything that changes while the fake runs.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) calls: Vec<EcsCall>,
+    pub(crate) calls: Vec<AwsCall>,
     pub(crate) timeline: Timeline,
     pub(crate) keys: Vec<IssuedKey>,
     pub(crate) last_issue: Option<Instant>,

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use super::consumer::{Consumer, Handler, Settings, StopCondition};
 use super::events::{HandlerError, Hooks, Summary};
+use super::wire::MAX_WAIT;
 use super::{Message, QueueApi, SqsClient};
 use crate::{Env, Error, FailurePolicy, Protector};
 
 /// The longest visibility timeout SQS accepts: 12 hours.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
-/// The longest long-polling wait SQS accepts.
-use super::wire::MAX_WAIT;
 
 enum QueueSource {
     Url(String),
