@@ -98,6 +98,7 @@ mod env;
 mod error;
 mod global;
 mod protector;
+mod shared;
 mod shutdown;
 
 #[cfg(feature = "mock")]
@@ -262,6 +263,7 @@ pub use env::Env;
 pub use error::{ApiError, Error, RefusalReason};
 pub use global::{global, set_global};
 pub use protector::{Drained, Guard, Protector, State, Stats};
+pub use shared::SharedBackend;
 pub use shutdown::Shutdown;
 
 /// The README's examples, compiled as doctests so they stay true.

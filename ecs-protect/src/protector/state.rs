@@ -313,7 +313,13 @@ impl Inner {
                     s.phase = Phase::On;
                 }
                 if s.since.is_none() {
-                    s.since = Some(started);
+                    // A backend shared by several processes knows when their common stretch
+                    // began: breathing windows then open at the same instants in all of them.
+                    let shared = self.backend.protected_since().and_then(|at| {
+                        let ago = SystemTime::now().duration_since(at).ok()?;
+                        now.checked_sub(ago)
+                    });
+                    s.since = Some(shared.map_or(started, |at| at.min(started)));
                 }
                 s.expires = Some(expires);
                 s.renew_at = Some(now + life / 2);
