@@ -27,23 +27,36 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 /// the first process to go idle would disable protection under another one's work.
 ///
 /// ```
-/// use ecs_protect::mock::RecordingBackend;
-/// use ecs_protect::{Config, Protector, SharedBackend};
+/// use ecs_protect::{Config, Error, Protection, ProtectionState, Protector, SharedBackend};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// /// Counts the calls that reach "ECS".
+/// #[derive(Clone, Debug, Default)]
+/// struct Ecs(Arc<AtomicUsize>);
+/// impl ecs_protect::Backend for Ecs {
+///     fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
+///         self.0.fetch_add(1, Ordering::SeqCst);
+///         Ok(ProtectionState { enabled: matches!(change, Protection::On { .. }), expires_at: None })
+///     }
+/// }
 ///
 /// let dir = std::env::temp_dir().join(format!("ecs-protect-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
-/// let ecs = RecordingBackend::new();
+/// let ecs = Ecs::default();
 /// let config = Config::default();
+/// // Two protectors on one directory behave as two processes of the task.
 /// let a = Protector::with_config(config.clone(), SharedBackend::new(&dir, &config, ecs.clone())?);
 /// let b = Protector::with_config(config.clone(), SharedBackend::new(&dir, &config, ecs.clone())?);
 /// let (work_a, work_b) = (a.acquire()?, b.acquire()?);
-/// assert_eq!(ecs.enable_calls(), 1); // b found protection on: no second call
+/// assert_eq!(ecs.0.load(Ordering::SeqCst), 1); // b found protection on: no second call
 /// drop(work_a);
-/// a.drain(std::time::Duration::ZERO); // a is done, but b still works
-/// assert!(ecs.last_confirmed_on());
+/// a.drain(Duration::ZERO); // a is done, but b still works: no call
+/// assert_eq!(ecs.0.load(Ordering::SeqCst), 1);
 /// drop(work_b);
-/// b.drain(std::time::Duration::ZERO); // the last one out disables
-/// assert!(!ecs.last_confirmed_on());
+/// b.drain(Duration::ZERO); // the last one out disables
+/// assert_eq!(ecs.0.load(Ordering::SeqCst), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

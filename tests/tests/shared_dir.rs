@@ -1,0 +1,218 @@
+//! Several worker processes of one task, coordinated through `ECS_PROTECT_SHARED_DIR`,
+//! against the fake AWS, which records whether protection was on at each instant.
+
+use std::time::{Duration, Instant};
+
+use ecs_protect::mock::{MockAws, Operation};
+use ecs_protect_tests::processes::{
+    Clock, Process, Unit, assert_units_protected, temp_dir, wait_unprotected,
+};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_shared_worker");
+
+fn units_ms(n: usize, ms: u64) -> String {
+    vec![ms.to_string(); n].join(",")
+}
+
+fn worker(name: &str, mock: &MockAws, dir: Option<&str>, extra: &[(&str, &str)]) -> Process {
+    let mut vars = vec![("ECS_PROTECT_LINGER", "200ms")];
+    if let Some(dir) = dir {
+        vars.push(("ECS_PROTECT_SHARED_DIR", dir));
+    }
+    vars.extend_from_slice(extra);
+    Process::spawn(name, WORKER, &[], mock, &vars)
+}
+
+/// Runs a short load in one process and a long one in another, started together.
+fn short_and_long(mock: &MockAws, dir: Option<&str>) -> Vec<Unit> {
+    let clock = Clock::now();
+    let short = units_ms(10, 20);
+    let long = units_ms(2, 800);
+    let mut a = worker("a", mock, dir, &[("UNITS_MS", &short)]);
+    let mut b = worker("b", mock, dir, &[("UNITS_MS", &long), ("THREADS", "1")]);
+    assert!(a.wait(Duration::from_secs(60)).success());
+    assert!(b.wait(Duration::from_secs(60)).success());
+    let mut units = a.units(&clock);
+    units.extend(b.units(&clock));
+    assert_eq!(units.len(), 12);
+    units
+}
+
+#[test]
+fn a_short_and_a_long_load_are_protected_throughout_and_released_after_both() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("short-long");
+    let units = short_and_long(&mock, Some(dir.to_str().unwrap()));
+    assert_units_protected(&mock, &units);
+    assert!(
+        wait_unprotected(&mock, Duration::from_secs(10)).is_some(),
+        "protection outlived both workers: {:?}",
+        mock.timeline()
+    );
+    assert_eq!(
+        mock.timeline().len(),
+        1,
+        "one stretch of protection for both: {:?}",
+        mock.timeline()
+    );
+}
+
+/// The same run without the variable: each process switches the task's protection on its
+/// own, and the short one's release leaves the long one's work unprotected. This is what
+/// the test above would catch.
+#[test]
+fn without_the_shared_directory_the_first_idle_process_unprotects_the_other() {
+    let mock = MockAws::start().unwrap();
+    let units = short_and_long(&mock, None);
+    let unprotected = units
+        .iter()
+        .filter(|u| {
+            !(mock.protected_at(u.started) && u.ended.is_some_and(|e| mock.protected_at(e)))
+        })
+        .count();
+    assert!(
+        unprotected > 0,
+        "every unit was protected without coordination: {:?}",
+        mock.timeline()
+    );
+}
+
+fn kill_mid_work(survivor_extra: &[(&str, &str)], survivor_idle_first: bool) {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("kill");
+    let dir = dir.to_str().unwrap();
+    let clock = Clock::now();
+    let mut doomed = worker(
+        "doomed",
+        &mock,
+        Some(dir),
+        &[("UNITS_MS", "60000"), ("THREADS", "1")],
+    );
+    let mut survivor = worker("survivor", &mock, Some(dir), survivor_extra);
+    let long = Duration::from_secs(30);
+    assert!(
+        doomed
+            .wait_for_line(long, |l| l.starts_with("begin"))
+            .is_some()
+    );
+    if survivor_idle_first {
+        assert!(
+            survivor
+                .wait_for_line(long, |l| l.starts_with("idle"))
+                .is_some()
+        );
+    }
+    assert!(
+        mock.protected_now(),
+        "the doomed worker's unit is protected"
+    );
+    doomed.kill();
+    doomed.wait(long);
+    let killed = Instant::now();
+    if !survivor_idle_first {
+        assert!(survivor.wait(Duration::from_secs(60)).success());
+    }
+    let off = wait_unprotected(&mock, Duration::from_secs(10));
+    assert!(
+        off.is_some(),
+        "protection stayed on after the kill: {:?}",
+        mock.timeline()
+    );
+    let mut units = doomed.units(&clock);
+    units.extend(survivor.units(&clock));
+    assert_units_protected(&mock, &units);
+    eprintln!(
+        "protection off {:?} after the kill",
+        off.unwrap().saturating_duration_since(killed)
+    );
+    drop(survivor);
+}
+
+#[test]
+fn a_process_killed_mid_work_leaves_no_protection_once_the_survivors_finish() {
+    let work = units_ms(20, 50);
+    kill_mid_work(&[("UNITS_MS", &work)], false);
+}
+
+#[test]
+fn a_process_killed_mid_work_leaves_no_protection_when_the_survivors_are_already_idle() {
+    kill_mid_work(&[("UNITS_MS", "20,20"), ("STAY_MS", "60000")], true);
+}
+
+#[test]
+fn under_continuous_load_breathing_windows_agree_and_a_stop_comes_within_max_hold_and_window() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("windows");
+    let dir = dir.to_str().unwrap();
+    let clock = Clock::now();
+    let max_hold = Duration::from_millis(1500);
+    let window = Duration::from_millis(500);
+    let settings = [
+        ("RUN_FOR_MS", "7000"),
+        ("UNIT_MS", "30"),
+        ("ECS_PROTECT_MAX_HOLD", "1500ms"),
+        ("ECS_PROTECT_WINDOW", "500ms"),
+        ("ECS_PROTECT_HOLD_GRACE", "3s"),
+    ];
+    let mut a = worker("a", &mock, Some(dir), &settings);
+    let mut b = worker("b", &mock, Some(dir), &settings);
+    assert!(a.wait(Duration::from_secs(60)).success());
+    assert!(b.wait(Duration::from_secs(60)).success());
+    let mut units = a.units(&clock);
+    units.extend(b.units(&clock));
+    assert_units_protected(&mock, &units);
+    let spans = mock.timeline();
+    assert!(spans.len() >= 3, "no breathing windows: {spans:?}");
+    // Each stretch ends within max_hold plus the drain of a unit and a call or two (a
+    // generous second); each gap is a whole window, agreed by both processes.
+    for span in &spans {
+        assert!(
+            span.duration() <= max_hold + Duration::from_secs(1),
+            "a stretch lasted {:?}: {spans:?}",
+            span.duration()
+        );
+    }
+    for pair in spans.windows(2) {
+        let gap = pair[1].start.saturating_duration_since(pair[0].end);
+        assert!(gap >= window, "a window of only {gap:?}: {spans:?}");
+    }
+    assert!(
+        units.len() > 100,
+        "the load kept going: {} units",
+        units.len()
+    );
+}
+
+/// UpdateTaskProtection calls for a load run by `processes` workers sharing it out.
+fn calls_for(processes: usize, units: usize) -> usize {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("calls");
+    let dir = dir.to_str().unwrap();
+    let share = units_ms(units / processes, 10);
+    let mut workers: Vec<Process> = (0..processes)
+        .map(|i| {
+            worker(
+                &format!("w{i}"),
+                &mock,
+                Some(dir),
+                &[("UNITS_MS", &share), ("THREADS", "4")],
+            )
+        })
+        .collect();
+    for w in &mut workers {
+        assert!(w.wait(Duration::from_secs(60)).success());
+    }
+    mock.api_calls(Operation::UpdateTaskProtection)
+}
+
+#[test]
+fn calls_for_several_processes_are_close_to_calls_for_one_with_the_same_load() {
+    let one = calls_for(1, 240);
+    let four = calls_for(4, 240);
+    eprintln!("UpdateTaskProtection calls for 240 units: 1 process {one}, 4 processes {four}");
+    assert!(one >= 2, "{one}");
+    assert!(
+        four <= one + 2,
+        "4 processes made {four} calls, 1 process {one}"
+    );
+}
