@@ -391,7 +391,14 @@ impl Core {
             local.expires = None;
         }
         self.since_ms.store(0, Ordering::SeqCst);
-        self.disable_if_sole(true)?.unwrap_or_else(|| Ok(off()))
+        self.disable_if_sole(true)?.unwrap_or_else(|| {
+            log::info!(
+                "this process no longer needs task protection; it stays on for the task's other \
+                 processes (coordinated through {})",
+                self.dir.path().display()
+            );
+            Ok(off())
+        })
     }
 
     /// Disables protection if no process needs it and the record says it may be on.
