@@ -122,6 +122,15 @@ impl Process {
         assert!(status.success(), "kill -{signal} {} failed", self.id());
     }
 
+    /// Its exit status, if it has exited (without waiting).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().expect("try_wait")?;
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the reader ends with the pipe");
+        }
+        Some(status)
+    }
+
     /// Waits up to `timeout` for it to exit; kills it and panics if it does not.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
