@@ -265,16 +265,14 @@ impl Backend for SharedBackend {
 enum Enabled {
     /// Wait until then before trying again (a breathing window).
     Wait(SystemTime),
-    /// Protection was on: joined without a call.
-    Joined {
+    /// Protection is on for the stretch `since`, until `expires`.
+    On {
         since: SystemTime,
         expires: SystemTime,
+        state: ProtectionState,
     },
-    /// ECS was asked.
-    Called {
-        result: Result<ProtectionState, Error>,
-        stretch: Option<(SystemTime, SystemTime)>,
-    },
+    /// ECS did not confirm protection: the call's answer.
+    NotOn(Result<ProtectionState, Error>),
 }
 
 impl Core {
@@ -285,44 +283,9 @@ impl Core {
             if !renewing {
                 self.dir.hold_need()?;
             }
-            let step = self.dir.update(|record| {
-                let now = SystemTime::now();
-                if !renewing && let Some(until) = self.timing.wait_before_enabling(record, now) {
-                    return (None, Enabled::Wait(until));
-                }
-                if let Record::On { since, expires } = record
-                    && expires > now + requested / 2
-                {
-                    return (None, Enabled::Joined { since, expires });
-                }
-                let started = SystemTime::now();
-                let result = self.inner.set_protection(Protection::On {
-                    expires_in_minutes: minutes,
-                });
-                match result {
-                    Ok(state) if state.enabled => {
-                        let expires = state.expires_at.unwrap_or(started + requested);
-                        let since = match record {
-                            Record::On { since, expires } if expires > started => since,
-                            _ => started,
-                        };
-                        (
-                            Some(Record::On { since, expires }),
-                            Enabled::Called {
-                                result: Ok(state),
-                                stretch: Some((since, expires)),
-                            },
-                        )
-                    }
-                    result => (
-                        None,
-                        Enabled::Called {
-                            result,
-                            stretch: None,
-                        },
-                    ),
-                }
-            });
+            let step = self
+                .dir
+                .locked(|state| self.enable_locked(state, renewing, minutes, requested));
             let step = match step {
                 Ok(step) => step,
                 Err(err) => {
@@ -332,7 +295,7 @@ impl Core {
                     return Err(err);
                 }
             };
-            let (since, expires, result) = match step {
+            match step {
                 Enabled::Wait(until) => {
                     self.dir.release_need();
                     if crate::shutdown::installed_requested() {
@@ -344,41 +307,96 @@ impl Core {
                         .duration_since(SystemTime::now())
                         .unwrap_or(Duration::ZERO);
                     std::thread::sleep(left.min(WAIT_STEP));
-                    continue;
                 }
-                Enabled::Joined { since, expires } => (
+                Enabled::On {
                     since,
                     expires,
-                    Ok(ProtectionState {
-                        enabled: true,
-                        expires_at: Some(expires),
-                    }),
-                ),
-                Enabled::Called {
-                    result,
-                    stretch: Some((since, expires)),
-                } => (since, expires, result),
-                Enabled::Called {
-                    result,
-                    stretch: None,
+                    state,
                 } => {
+                    local.holding = true;
+                    local.expires = Some(expires);
+                    let ms = since
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    self.since_ms.store(
+                        u64::try_from(ms).unwrap_or(u64::MAX).max(1),
+                        Ordering::SeqCst,
+                    );
+                    return Ok(state);
+                }
+                Enabled::NotOn(result) => {
                     // Not confirmed: this process does not hold protection up.
                     if !renewing {
                         self.dir.release_need();
                     }
                     return result;
                 }
+            }
+        }
+    }
+
+    /// Under the state lock: waits for a window, joins protection that is on, or asks ECS
+    /// (so that processes starting together make one call).
+    fn enable_locked(
+        &self,
+        state: &dir::Locked<'_>,
+        renewing: bool,
+        minutes: u32,
+        requested: Duration,
+    ) -> Result<Enabled, Error> {
+        let record = state.read()?;
+        let now = SystemTime::now();
+        if !renewing && let Some(until) = self.timing.wait_before_enabling(record, now) {
+            return Ok(Enabled::Wait(until));
+        }
+        if let Record::On { since, expires } = record
+            && expires > now + requested / 2
+        {
+            let state = ProtectionState {
+                enabled: true,
+                expires_at: Some(expires),
             };
-            local.holding = true;
-            local.expires = Some(expires);
-            let ms = since
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
-            self.since_ms.store(
-                u64::try_from(ms).unwrap_or(u64::MAX).max(1),
-                Ordering::SeqCst,
-            );
-            return result;
+            return Ok(Enabled::On {
+                since,
+                expires,
+                state,
+            });
+        }
+        let started = SystemTime::now();
+        if !matches!(record, Record::On { .. }) {
+            // Should this process die during the call, protection may come on with nobody
+            // holding it: the record says so, and an idle process disables it later.
+            state.write(Record::MaybeOn {
+                expires: Some(started + requested),
+                retry_at: started + self.timing.retry_after,
+            })?;
+        }
+        let result = self.inner.set_protection(Protection::On {
+            expires_in_minutes: minutes,
+        });
+        match result {
+            Ok(confirmed) if confirmed.enabled => {
+                let expires = confirmed.expires_at.unwrap_or(started + requested);
+                let since = match record {
+                    Record::On { since, expires } if expires > started => since,
+                    _ => started,
+                };
+                state.write(Record::On { since, expires })?;
+                Ok(Enabled::On {
+                    since,
+                    expires,
+                    state: confirmed,
+                })
+            }
+            result => {
+                // An answer from ECS (a refusal, an error code) changed nothing; a call
+                // whose answer was lost may have: the record stays "maybe on".
+                let unknown = matches!(result, Err(Error::Transport { .. } | Error::Decode { .. }));
+                if !unknown {
+                    state.write(record)?;
+                }
+                Ok(Enabled::NotOn(result))
+            }
         }
     }
 
@@ -411,45 +429,51 @@ impl Core {
         if self.dir.try_sole()? == Sole::Taken {
             return Ok(None);
         }
-        let outcome = self.dir.update(|record| {
-            let now = SystemTime::now();
-            let (window_end, expires) = match record {
-                Record::Off { .. } => return (None, Ok(off())),
-                Record::MaybeOn { expires, .. } if expires.is_some_and(|e| e <= now) => {
-                    // ECS has cleared it by itself.
-                    return (Some(Record::Off { window_until: None }), Ok(off()));
-                }
-                Record::MaybeOn { retry_at, .. } if !eager && now < retry_at => {
-                    return (None, Ok(off()));
-                }
-                Record::MaybeOn { expires, .. } => (false, expires),
-                Record::On { since, expires } => {
-                    (now >= since + self.timing.max_hold, Some(expires))
-                }
-            };
-            match self.inner.set_protection(Protection::Off) {
-                Ok(state) => {
-                    if !eager {
-                        log::info!(
-                            "task protection removed: no process of the task needs it any more \
-                             (one that held it has ended)"
-                        );
-                    }
-                    let ended = SystemTime::now();
-                    let window_until = window_end.then(|| ended + self.timing.window);
-                    (Some(Record::Off { window_until }), Ok(state))
-                }
-                Err(err) => (
-                    Some(Record::MaybeOn {
-                        expires,
-                        retry_at: SystemTime::now() + self.timing.retry_after,
-                    }),
-                    Err(err),
-                ),
-            }
-        });
+        let outcome = self.dir.locked(|state| self.disable_locked(state, eager));
         self.dir.release_sole();
         outcome.map(Some)
+    }
+
+    /// Under the exclusive lock and the state lock: disables unless the record says off.
+    fn disable_locked(
+        &self,
+        state: &dir::Locked<'_>,
+        eager: bool,
+    ) -> Result<Result<ProtectionState, Error>, Error> {
+        let record = state.read()?;
+        let now = SystemTime::now();
+        let (window_due, expires) = match record {
+            Record::Off { .. } => return Ok(Ok(off())),
+            Record::MaybeOn { expires, .. } if expires.is_some_and(|e| e <= now) => {
+                // ECS has cleared it by itself.
+                state.write(Record::Off { window_until: None })?;
+                return Ok(Ok(off()));
+            }
+            Record::MaybeOn { retry_at, .. } if !eager && now < retry_at => return Ok(Ok(off())),
+            Record::MaybeOn { expires, .. } => (false, expires),
+            Record::On { since, expires } => (now >= since + self.timing.max_hold, Some(expires)),
+        };
+        match self.inner.set_protection(Protection::Off) {
+            Ok(confirmed) => {
+                if !eager {
+                    log::info!(
+                        "task protection removed: no process of the task needs it any more \
+                         (one that held it has ended)"
+                    );
+                }
+                let ended = SystemTime::now();
+                let window_until = window_due.then(|| ended + self.timing.window);
+                state.write(Record::Off { window_until })?;
+                Ok(Ok(confirmed))
+            }
+            Err(err) => {
+                state.write(Record::MaybeOn {
+                    expires,
+                    retry_at: SystemTime::now() + self.timing.retry_after,
+                })?;
+                Ok(Err(err))
+            }
+        }
     }
 }
 

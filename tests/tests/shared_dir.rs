@@ -216,3 +216,65 @@ fn calls_for_several_processes_are_close_to_calls_for_one_with_the_same_load() {
         "4 processes made {four} calls, 1 process {one}"
     );
 }
+
+#[test]
+fn a_process_killed_during_its_enable_call_leaves_no_protection() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("kill-enabling");
+    let state_file = dir.join("ecs-protect.state");
+    let dir = dir.to_str().unwrap();
+    let settings = [("ECS_PROTECT_RETRY_AFTER", "1s"), ("STAY_MS", "60000")];
+    let idle = worker("idle", &mock, Some(dir), &settings);
+    assert!(
+        idle.wait_for_line(Duration::from_secs(30), |l| l.starts_with("idle"))
+            .is_some()
+    );
+    // ECS applies the enable 1.5 s after it was sent, whether or not its sender is alive.
+    mock.set_latency(Duration::from_millis(1500));
+    let mut doomed = worker(
+        "doomed",
+        &mock,
+        Some(dir),
+        &[("UNITS_MS", "100"), ("THREADS", "1")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&state_file).is_ok_and(|s| s.starts_with("maybe-on")) {
+        assert!(Instant::now() < deadline, "the enable call never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Credentials are fetched just before the signed call is sent.
+    assert!(mock.wait_until(Duration::from_secs(30), |calls| {
+        calls.iter().any(|c| c.operation == Operation::Credentials)
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    doomed.kill();
+    doomed.wait(Duration::from_secs(10));
+    assert!(
+        doomed.lines().is_empty(),
+        "the unit began: {:?}",
+        doomed.lines()
+    );
+    // Whether or not the enable landed after its sender died, the idle worker removes
+    // what may be on once the retry time has come.
+    assert!(
+        mock.wait_until(Duration::from_secs(15), |calls| calls
+            .iter()
+            .any(|c| c.change == Some(ecs_protect::Protection::Off))),
+        "nobody removed the protection the dead process may have left: {:?}",
+        mock.calls()
+    );
+    assert!(
+        wait_unprotected(&mock, Duration::from_secs(15)).is_some(),
+        "protection left on by a process killed mid-call: {:?}",
+        mock.timeline()
+    );
+    eprintln!(
+        "the enable {} before the idle worker removed it",
+        if mock.timeline().is_empty() {
+            "had not landed"
+        } else {
+            "landed"
+        }
+    );
+    drop(idle);
+}

@@ -148,43 +148,50 @@ impl Dir {
         }
     }
 
-    /// Runs `change` on the record under the state file's lock and writes what it returns
-    /// (if anything) back. The lock is held only for the read and the write.
-    pub(crate) fn update<T>(
+    /// Runs `work` with the state file locked: nobody else reads or writes the record
+    /// meanwhile. The lock is released when `work` returns.
+    pub(crate) fn locked<T>(
         &self,
-        change: impl FnOnce(Record) -> (Option<Record>, T),
+        work: impl FnOnce(&Locked<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.state
             .lock()
             .map_err(|err| self.io_error("cannot lock the state file", err))?;
-        let outcome = self.read_write(change);
+        let outcome = work(&Locked { dir: self });
         let _ = self.state.unlock();
         outcome
-    }
-
-    fn read_write<T>(
-        &self,
-        change: impl FnOnce(Record) -> (Option<Record>, T),
-    ) -> Result<T, Error> {
-        let mut file = &self.state;
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_end(&mut bytes))
-            .map_err(|err| self.io_error("cannot read the state file", err))?;
-        let (new, outcome) = change(Record::parse(&String::from_utf8_lossy(&bytes)));
-        if let Some(record) = new {
-            let line = record.format();
-            file.set_len(0)
-                .and_then(|()| file.seek(SeekFrom::Start(0)))
-                .and_then(|_| file.write_all(line.as_bytes()))
-                .map_err(|err| self.io_error("cannot write the state file", err))?;
-        }
-        Ok(outcome)
     }
 
     /// The record as it stands.
     #[cfg(test)]
     pub(crate) fn read(&self) -> Result<Record, Error> {
-        self.update(|record| (None, record))
+        self.locked(|state| state.read())
+    }
+}
+
+/// The state file while this process holds its lock.
+pub(crate) struct Locked<'a> {
+    dir: &'a Dir,
+}
+
+impl Locked<'_> {
+    /// Reads the record.
+    pub(crate) fn read(&self) -> Result<Record, Error> {
+        let mut file = &self.dir.state;
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|err| self.dir.io_error("cannot read the state file", err))?;
+        Ok(Record::parse(&String::from_utf8_lossy(&bytes)))
+    }
+
+    /// Replaces the record.
+    pub(crate) fn write(&self, record: Record) -> Result<(), Error> {
+        let mut file = &self.dir.state;
+        let line = record.format();
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(line.as_bytes()))
+            .map_err(|err| self.dir.io_error("cannot write the state file", err))
     }
 }

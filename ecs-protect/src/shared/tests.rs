@@ -12,6 +12,8 @@ struct Ecs(Arc<Mutex<EcsState>>);
 
 #[derive(Debug, Default)]
 struct EcsState {
+    /// The next call fails with this, without changing anything.
+    fail_next: Option<fn() -> Error>,
     on: bool,
     enables: usize,
     disables: usize,
@@ -24,6 +26,9 @@ impl Backend for Ecs {
         let mut s = self.0.lock().unwrap();
         let on = matches!(change, Protection::On { .. });
         s.log.push((Instant::now(), on));
+        if let Some(make) = s.fail_next.take() {
+            return Err(make());
+        }
         if on {
             s.enables += 1;
         } else {
@@ -215,4 +220,89 @@ fn without_the_variable_the_backend_is_used_as_it_is() {
     let backend = from_env(&Env::from_vars([("X", "1")]), Box::new(crate::Disabled)).unwrap();
     assert_eq!(backend.name(), "off");
     assert!(format!("{backend:?}").starts_with("Disabled"));
+}
+
+#[test]
+fn a_refused_enable_leaves_the_record_as_it_was_and_a_lost_answer_leaves_it_maybe_on() {
+    let dir = temp_dir("failed-enable");
+    let ecs = Ecs::default();
+    let config = Config::builder()
+        .linger(Duration::ZERO)
+        .retry_after(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let a = SharedBackend::new(&dir, &config, ecs.clone()).unwrap();
+    ecs.0.lock().unwrap().fail_next = Some(|| Error::TaskRefused {
+        reason: crate::RefusalReason::DeploymentBlocked,
+        detail: None,
+        arn: None,
+    });
+    assert!(a.set_protection(ON).is_err());
+    assert_eq!(
+        a.core.dir.read().unwrap(),
+        Record::Off { window_until: None }
+    );
+    assert!(
+        !a.core.local.lock().unwrap().holding,
+        "a refused process holds nothing up"
+    );
+    // An answer that never came: ECS may have applied it. An idle process disables it once
+    // the retry time has come.
+    ecs.0.lock().unwrap().fail_next = Some(|| Error::Transport {
+        endpoint: "ecs".into(),
+        timed_out: true,
+        source: "read timed out".into(),
+    });
+    assert!(a.set_protection(ON).is_err());
+    assert!(matches!(a.core.dir.read().unwrap(), Record::MaybeOn { .. }));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ecs.counts().1 == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        ecs.counts().1,
+        1,
+        "the idle check disabled the maybe-on protection"
+    );
+    assert_eq!(
+        a.core.dir.read().unwrap(),
+        Record::Off { window_until: None }
+    );
+}
+
+#[test]
+fn a_failed_disable_is_recorded_maybe_on_and_retried() {
+    let dir = temp_dir("failed-disable");
+    let ecs = Ecs::default();
+    let config = Config::builder()
+        .retry_after(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let a = SharedBackend::new(&dir, &config, ecs.clone()).unwrap();
+    a.set_protection(ON).unwrap();
+    ecs.0.lock().unwrap().fail_next = Some(|| Error::Transport {
+        endpoint: "ecs".into(),
+        timed_out: false,
+        source: "connection reset".into(),
+    });
+    assert!(a.set_protection(Protection::Off).is_err());
+    assert!(matches!(
+        a.core.dir.read().unwrap(),
+        Record::MaybeOn {
+            expires: Some(_),
+            ..
+        }
+    ));
+    // The protector retries; the next process to enable calls ECS rather than join.
+    assert!(!a.set_protection(Protection::Off).unwrap().enabled);
+    assert_eq!(ecs.counts(), (1, 1, false), "the retry went through");
+    assert_eq!(
+        ecs.0.lock().unwrap().log.len(),
+        3,
+        "enable, failed disable, disable"
+    );
+    assert_eq!(
+        a.core.dir.read().unwrap(),
+        Record::Off { window_until: None }
+    );
 }
