@@ -330,3 +330,24 @@ fn help_lists_every_variable_the_library_reads() {
         assert!(help.contains(proxy), "{proxy}");
     }
 }
+
+#[test]
+fn ecs_protect_log_sets_the_level_of_what_goes_to_stderr() {
+    let mock = MockAws::start().unwrap();
+    let stderr = |level: &str| {
+        let output = command(&mock, &[("ECS_PROTECT_LOG", level)], &["run", "--", "true"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+    assert!(stderr("info").contains("ecs-protect: info: task protection enabled"));
+    assert_eq!(stderr("off"), "");
+    assert_eq!(stderr("warn"), "");
+    let bad = stderr("loud");
+    assert!(
+        bad.starts_with("ecs-protect: warn: invalid ECS_PROTECT_LOG: expected off, error, warn")
+            && bad.contains("task protection enabled"),
+        "{bad}"
+    );
+}

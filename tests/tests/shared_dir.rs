@@ -155,6 +155,13 @@ fn under_continuous_load_breathing_windows_agree_and_a_stop_comes_within_max_hol
         ("ECS_PROTECT_HOLD_GRACE", "3s"),
     ];
     let mut a = worker("a", &mock, Some(dir), &settings);
+    // b joins 1.2 s into a's stretch: it must count max_hold from the stretch's start, not
+    // from its own, or the stretch would run to 2.7 s.
+    assert!(
+        a.wait_for_line(Duration::from_secs(30), |l| l.starts_with("begin"))
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(1200));
     let mut b = worker("b", &mock, Some(dir), &settings);
     assert!(a.wait(Duration::from_secs(60)).success());
     assert!(b.wait(Duration::from_secs(60)).success());
@@ -175,6 +182,17 @@ fn under_continuous_load_breathing_windows_agree_and_a_stop_comes_within_max_hol
     for pair in spans.windows(2) {
         let gap = pair[1].start.saturating_duration_since(pair[0].end);
         assert!(gap >= window, "a window of only {gap:?}: {spans:?}");
+        assert!(
+            gap <= window + Duration::from_secs(1),
+            "a window of {gap:?}: {spans:?}"
+        );
+        // From any instant, protection goes off within max_hold plus the window (plus the
+        // drain of a unit and a call or two).
+        let between_stops = pair[1].end.saturating_duration_since(pair[0].end);
+        assert!(
+            between_stops <= max_hold + window + Duration::from_secs(1),
+            "{between_stops:?} between two stops: {spans:?}"
+        );
     }
     assert!(
         units.len() > 100,
