@@ -349,8 +349,13 @@ impl Core {
         if !renewing && let Some(until) = self.timing.wait_before_enabling(record, now) {
             return Ok(Enabled::Wait(until));
         }
-        if let Record::On { since, expires } = record
-            && expires > now + requested / 2
+        // Protection that is not yet due for renewal (half its life) is joined as it is.
+        if let Record::On {
+            since,
+            renewed,
+            expires,
+        } = record
+            && now < renewed + expires.duration_since(renewed).unwrap_or_default() / 2
         {
             let state = ProtectionState {
                 enabled: true,
@@ -376,12 +381,20 @@ impl Core {
         });
         match result {
             Ok(confirmed) if confirmed.enabled => {
-                let expires = confirmed.expires_at.unwrap_or(started + requested);
+                // The sooner of what ECS said and what was asked, as the protector counts.
+                let by_request = started + requested;
+                let expires = confirmed
+                    .expires_at
+                    .map_or(by_request, |e| e.min(by_request));
                 let since = match record {
-                    Record::On { since, expires } if expires > started => since,
+                    Record::On { since, expires, .. } if expires > started => since,
                     _ => started,
                 };
-                state.write(Record::On { since, expires })?;
+                state.write(Record::On {
+                    since,
+                    renewed: started,
+                    expires,
+                })?;
                 Ok(Enabled::On {
                     since,
                     expires,
@@ -451,7 +464,9 @@ impl Core {
             }
             Record::MaybeOn { retry_at, .. } if !eager && now < retry_at => return Ok(Ok(off())),
             Record::MaybeOn { expires, .. } => (false, expires),
-            Record::On { since, expires } => (now >= since + self.timing.max_hold, Some(expires)),
+            Record::On { since, expires, .. } => {
+                (now >= since + self.timing.max_hold, Some(expires))
+            }
         };
         match self.inner.set_protection(Protection::Off) {
             Ok(confirmed) => {

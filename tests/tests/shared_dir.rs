@@ -201,36 +201,73 @@ fn under_continuous_load_breathing_windows_agree_and_a_stop_comes_within_max_hol
     );
 }
 
-/// UpdateTaskProtection calls for a load run by `processes` workers sharing it out.
-fn calls_for(processes: usize, units: usize) -> usize {
-    let mock = MockAws::start().unwrap();
+/// UpdateTaskProtection calls for a load run by `processes` workers sharing it out, and
+/// whether every unit was protected.
+fn calls_for(mock: MockAws, processes: usize, settings: &[(&str, &str)]) -> usize {
     let dir = temp_dir("calls");
     let dir = dir.to_str().unwrap();
-    let share = units_ms(units / processes, 10);
+    let clock = Clock::now();
     let mut workers: Vec<Process> = (0..processes)
-        .map(|i| {
-            worker(
-                &format!("w{i}"),
-                &mock,
-                Some(dir),
-                &[("UNITS_MS", &share), ("THREADS", "4")],
-            )
-        })
+        .map(|i| worker(&format!("w{i}"), &mock, Some(dir), settings))
         .collect();
+    let mut units = Vec::new();
     for w in &mut workers {
         assert!(w.wait(Duration::from_secs(60)).success());
+        units.extend(w.units(&clock));
     }
+    assert_units_protected(&mock, &units);
+    assert!(wait_unprotected(&mock, Duration::from_secs(10)).is_some());
     mock.api_calls(Operation::UpdateTaskProtection)
 }
 
 #[test]
 fn calls_for_several_processes_are_close_to_calls_for_one_with_the_same_load() {
-    let one = calls_for(1, 240);
-    let four = calls_for(4, 240);
-    eprintln!("UpdateTaskProtection calls for 240 units: 1 process {one}, 4 processes {four}");
+    let start = || MockAws::start().unwrap();
+    let one = calls_for(
+        start(),
+        1,
+        &[("UNITS_MS", &units_ms(240, 10)), ("THREADS", "4")],
+    );
+    let four = calls_for(
+        start(),
+        4,
+        &[("UNITS_MS", &units_ms(60, 10)), ("THREADS", "1")],
+    );
+    eprintln!(
+        "UpdateTaskProtection calls for 240 units of 10 ms: 1 process {one}, 4 processes {four}"
+    );
     assert!(one >= 2, "{one}");
     assert!(
         four <= one + 2,
+        "4 processes made {four} calls, 1 process {one}"
+    );
+}
+
+#[test]
+fn renewals_do_not_multiply_with_the_number_of_processes() {
+    // One fake minute lasts a second: protection is renewed about every half second.
+    let start = || {
+        MockAws::builder()
+            .minute(Duration::from_secs(1))
+            .start()
+            .unwrap()
+    };
+    let load = |threads: &'static str| {
+        [
+            ("RUN_FOR_MS", "4000"),
+            ("UNIT_MS", "20"),
+            ("THREADS", threads),
+            ("ECS_PROTECT_EXPIRES_MINUTES", "1"),
+        ]
+    };
+    let one = calls_for(start(), 1, &load("4"));
+    let four = calls_for(start(), 4, &load("1"));
+    eprintln!(
+        "UpdateTaskProtection calls for 4 s of load renewed every 0.5 s: 1 process {one}, 4 processes {four}"
+    );
+    assert!(one >= 6, "renewals happened: {one}");
+    assert!(
+        four * 2 <= one * 3,
         "4 processes made {four} calls, 1 process {one}"
     );
 }

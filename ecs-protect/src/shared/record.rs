@@ -10,9 +10,11 @@ pub(crate) enum Record {
     /// process enables before it ends.
     Off { window_until: Option<SystemTime> },
     /// Protection is on since `since` (the start of the current stretch, from which every
-    /// process derives its breathing windows) until ECS clears it at `expires`.
+    /// process derives its breathing windows) until ECS clears it at `expires`; the call
+    /// that set that expiry began at `renewed`.
     On {
         since: SystemTime,
+        renewed: SystemTime,
         expires: SystemTime,
     },
     /// A disable failed (or the file could not be read): protection may be on until
@@ -32,8 +34,12 @@ impl Record {
         let parsed = match words.next() {
             None => Some(Record::Off { window_until: None }),
             Some("off") => optional(words.next()).map(|window_until| Record::Off { window_until }),
-            Some("on") => match (time(words.next()), time(words.next())) {
-                (Some(since), Some(expires)) => Some(Record::On { since, expires }),
+            Some("on") => match (time(words.next()), time(words.next()), time(words.next())) {
+                (Some(since), Some(renewed), Some(expires)) => Some(Record::On {
+                    since,
+                    renewed,
+                    expires,
+                }),
                 _ => None,
             },
             Some("maybe-on") => match (optional(words.next()), time(words.next())) {
@@ -51,7 +57,7 @@ impl Record {
         }
     }
 
-    /// The record as one line: `on <since> <expires>`, `off <window_until|->`,
+    /// The record as one line: `on <since> <renewed> <expires>`, `off <window_until|->`,
     /// `maybe-on <expires|-> <retry_at>`, instants in milliseconds since the Unix epoch.
     pub(crate) fn format(&self) -> String {
         match *self {
@@ -60,7 +66,16 @@ impl Record {
                 "off {}\n",
                 opt_millis(window_until.map(|at| at + Duration::from_nanos(999_999)))
             ),
-            Record::On { since, expires } => format!("on {} {}\n", millis(since), millis(expires)),
+            Record::On {
+                since,
+                renewed,
+                expires,
+            } => format!(
+                "on {} {} {}\n",
+                millis(since),
+                millis(renewed),
+                millis(expires)
+            ),
             Record::MaybeOn { expires, retry_at } => {
                 format!("maybe-on {} {}\n", opt_millis(expires), millis(retry_at))
             }
@@ -109,7 +124,8 @@ mod tests {
             },
             Record::On {
                 since: at(1_700_000_000_000),
-                expires: at(1_700_007_200_000),
+                renewed: at(1_700_000_060_000),
+                expires: at(1_700_007_260_000),
             },
             Record::MaybeOn {
                 expires: None,
@@ -152,7 +168,7 @@ mod tests {
             "off 1 2",
             "maybe-on -",
             "of",
-            "on x 2",
+            "on x 2 3",
             "\0\0",
         ] {
             assert_eq!(Record::parse(torn), retry_now, "{torn:?}");

@@ -14,6 +14,8 @@ struct Ecs(Arc<Mutex<EcsState>>);
 struct EcsState {
     /// The next call fails with this, without changing anything.
     fail_next: Option<fn() -> Error>,
+    /// How long granted protection lasts (default 60 s).
+    life: Option<Duration>,
     on: bool,
     enables: usize,
     disables: usize,
@@ -37,7 +39,7 @@ impl Backend for Ecs {
         s.on = on;
         Ok(ProtectionState {
             enabled: on,
-            expires_at: on.then(|| SystemTime::now() + Duration::from_secs(60)),
+            expires_at: on.then(|| SystemTime::now() + s.life.unwrap_or(Duration::from_secs(60))),
         })
     }
 }
@@ -305,4 +307,27 @@ fn a_failed_disable_is_recorded_maybe_on_and_retried() {
         a.core.dir.read().unwrap(),
         Record::Off { window_until: None }
     );
+}
+
+#[test]
+fn a_renewal_is_sent_once_half_way_through_the_life_ecs_granted_whoever_asks() {
+    let dir = temp_dir("renewal");
+    let ecs = Ecs::default();
+    ecs.0.lock().unwrap().life = Some(Duration::from_millis(400));
+    let config = Config::default();
+    let a = SharedBackend::new(&dir, &config, ecs.clone()).unwrap();
+    let b = SharedBackend::new(&dir, &config, ecs.clone()).unwrap();
+    a.set_protection(ON).unwrap();
+    b.set_protection(ON).unwrap();
+    a.set_protection(ON).unwrap();
+    assert_eq!(ecs.counts(), (1, 0, true), "nothing due yet");
+    std::thread::sleep(Duration::from_millis(250)); // past half of the 400 ms granted
+    let renewed = b.set_protection(ON).unwrap();
+    assert_eq!(ecs.counts(), (2, 0, true), "b renewed for both");
+    let joined = a.set_protection(ON).unwrap();
+    assert_eq!(ecs.counts(), (2, 0, true), "a found it renewed");
+    // The same expiry, to the millisecond the state file keeps.
+    let (joined, renewed) = (joined.expires_at.unwrap(), renewed.expires_at.unwrap());
+    assert!(renewed.duration_since(joined).unwrap() < Duration::from_millis(1));
+    assert_eq!(a.protected_since(), b.protected_since(), "one stretch");
 }
