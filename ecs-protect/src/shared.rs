@@ -503,8 +503,20 @@ pub(crate) fn from_env(env: &Env, backend: Box<dyn Backend>) -> Result<Box<dyn B
     let Some(path) = env.get(VAR) else {
         return Ok(backend);
     };
+    let path = Path::new(&path);
+    if !path.is_absolute() {
+        // Each process would resolve it from its own working directory.
+        return Err(Error::config(
+            VAR,
+            format!(
+                "must be an absolute path (the same directory for every process of the task), \
+                 got {:?}",
+                path.display().to_string()
+            ),
+        ));
+    }
     let config = Config::from_env_with(env)?;
-    let shared = SharedBackend::open(Path::new(&path), VAR, &config, backend)?;
+    let shared = SharedBackend::open(path, VAR, &config, backend)?;
     Ok(Box::new(shared))
 }
 

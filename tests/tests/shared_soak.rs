@@ -66,18 +66,31 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
     let dir = dir.to_str().unwrap();
     let linger_ms = [0, 100, 300][rng.below(3) as usize];
     let linger = format!("{linger_ms}ms");
+    // Some rounds hold protection at most 300 or 700 ms, so that breathing windows open
+    // (and processes wait for them, or die waiting).
+    let max_hold = ["15m", "300ms", "700ms"][rng.below(3) as usize];
     let env = [
         ("ECS_PROTECT_SHARED_DIR", dir),
         ("ECS_PROTECT_LINGER", linger.as_str()),
+        ("ECS_PROTECT_MAX_HOLD", max_hold),
+        ("ECS_PROTECT_WINDOW", "150ms"),
+        ("ECS_PROTECT_HOLD_GRACE", "1s"),
     ];
-    let context = format!("seed {seed} round {round} (linger {linger})");
+    let context = format!("seed {seed} round {round} (linger {linger}, max hold {max_hold})");
     let clock = Clock::now();
     let mut sentinel = Process::spawn(
         "idle",
         WORKER,
         &[],
         &mock,
-        &[env[0], env[1], ("STAY_MS", "120000")],
+        &[
+            env[0],
+            env[1],
+            env[2],
+            env[3],
+            env[4],
+            ("STAY_MS", "120000"),
+        ],
     );
     assert!(
         sentinel
@@ -111,6 +124,9 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
                 &[
                     env[0],
                     env[1],
+                    env[2],
+                    env[3],
+                    env[4],
                     ("UNITS_MS", &p.units_ms),
                     ("THREADS", &threads),
                     ("STAY_MS", &stay),
@@ -121,9 +137,11 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
         let mut still = Vec::new();
         for (mut process, kill_at) in running.drain(..) {
             if kill_at.is_some_and(|k| now >= k) {
+                // The process is alive, and its unit must be protected, until the kill.
+                let at = Instant::now();
                 process.kill();
                 process.wait(Duration::from_secs(10));
-                killed_at.push((process.name.clone(), Instant::now()));
+                killed_at.push((process.name.clone(), at));
                 finished.push(process);
             } else if let Some(status) = process.try_exit() {
                 assert!(
@@ -146,7 +164,7 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
         units.extend(process.units(&clock));
     }
     for unit in &units {
-        // A unit cut short by its process's SIGKILL ends no later than the kill was seen.
+        // A unit cut short by its process's SIGKILL is checked up to the kill.
         let killed = killed_at.iter().find(|(name, _)| *name == unit.process);
         let end = unit
             .ended
@@ -175,6 +193,21 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
     let spans = mock.timeline();
     let off = spans.last().map_or(looked, |s| s.end);
     let took = off.saturating_duration_since(all_idle);
+    // With a short max_hold, no stretch outlasts it by more than the longest unit (400 ms,
+    // under the 1 s grace) and a second of calls: the processes' windows agree.
+    if let Some(hold) = max_hold
+        .strip_suffix("ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        let longest = Duration::from_millis(hold + 400) + Duration::from_secs(1);
+        for span in &spans {
+            assert!(
+                span.duration() <= longest,
+                "{context}: a stretch of {:?}: {spans:?}",
+                span.duration()
+            );
+        }
+    }
     let bound = Duration::from_millis(linger_ms) + Duration::from_secs(1) + Duration::from_secs(3);
     assert!(
         took <= bound,

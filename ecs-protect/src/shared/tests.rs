@@ -209,6 +209,14 @@ fn a_bad_directory_is_a_clear_error_naming_where_it_came_from() {
         err.starts_with("invalid ECS_PROTECT_SHARED_DIR: directory"),
         "{err}"
     );
+    let relative = Env::from_vars([(VAR, "shared")]);
+    assert_eq!(
+        from_env(&relative, Box::new(Ecs::default()))
+            .unwrap_err()
+            .to_string(),
+        "invalid ECS_PROTECT_SHARED_DIR: must be an absolute path (the same directory for every \
+         process of the task), got \"shared\""
+    );
     // /proc accepts no new file, even from root.
     let err = message(Path::new("/proc"));
     assert!(
