@@ -156,14 +156,21 @@ fn the_programs_exit_code_and_the_signal_that_killed_it_pass_through() {
 /// Starts a program that reports a signal it trapped, waits until it is ready, signals the
 /// command, and returns the command's output.
 fn signal_passes_on(signal_name: &str, trap: &str) -> Output {
-    let mock = MockAws::start().unwrap();
-    let dir = temp_dir("signal");
+    signal_passes_on_in(
+        &MockAws::start().unwrap(),
+        &temp_dir("signal"),
+        signal_name,
+        trap,
+    )
+}
+
+fn signal_passes_on_in(mock: &MockAws, dir: &Path, signal_name: &str, trap: &str) -> Output {
     let ready = dir.join("ready");
     let script = format!(
         "{trap}; touch {ready}; while true; do sleep 0.05; done",
         ready = ready.display()
     );
-    let mut child = command(&mock, &[], &["run", "--", "sh", "-c", &script])
+    let mut child = command(mock, &[], &["run", "--", "sh", "-c", &script])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -173,11 +180,30 @@ fn signal_passes_on(signal_name: &str, trap: &str) -> Output {
     signal(&child, signal_name);
     wait(&mut child, Duration::from_secs(30));
     assert!(
-        wait_unprotected(&mock, Duration::from_secs(10)),
+        wait_unprotected(mock, Duration::from_secs(10)),
         "protection outlived the program: {:?}",
         mock.timeline()
     );
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn after_sigterm_the_program_finishes_its_work_protected() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("drain");
+    let clock = clock();
+    let trap = format!(
+        "trap 'sleep 0.5; date +%s%N > {d}/finished; exit 0' TERM",
+        d = dir.display()
+    );
+    let output = signal_passes_on_in(&mock, &dir, "TERM", &trap);
+    assert!(output.status.success(), "{output:?}");
+    let finished = stamp(&dir.join("finished"), clock);
+    assert!(
+        mock.protected_at(finished),
+        "the program's last work after SIGTERM ran unprotected: {:?}",
+        mock.timeline()
+    );
 }
 
 #[test]
