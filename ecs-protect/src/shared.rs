@@ -71,17 +71,23 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 ///   needs protection, and it holds that lock during the disable call: a process that
 ///   starts work meanwhile waits for the disable to finish, then enables again.
 /// - `ecs-protect.state`: one line recording what ECS last confirmed (on until an expiry,
-///   since when; off, with the end of a breathing window; or "maybe on" after a failed
-///   disable), read and written under its own lock. A process that finds protection on and
-///   far from expiry joins it without a call; the enable (or renewal) itself is made under
-///   that lock, so processes that start together cause one call (single flight across
-///   processes) and renewals do not multiply with the number of processes.
+///   since when; off, with the end of a breathing window; or "maybe on"), read and written
+///   under its own lock. A process that finds protection on and not yet half-way through
+///   the life ECS granted joins it without a call; the enable (or renewal) itself is made
+///   under that lock, so processes that start together cause one call (single flight
+///   across processes) and renewals do not multiply with the number of processes.
+/// - "Maybe on" is written before an enable from off (so that a process killed during the
+///   call leaves a trace), kept when the call's answer was lost, and written after a failed
+///   disable; an idle process disables it from `retry_after` on. A refusal from ECS puts
+///   the record back as it was.
 ///
 /// Breathing windows agree: every process's protector counts `max_hold` from the start of
 /// the shared stretch ([`Backend::protected_since`]); the last process to drain disables
 /// and records the window's end, and no process enables before it, nor joins a stretch
 /// that is past `max_hold` (until `max_hold + hold_grace`, when the protector would let
-/// work in again anyway).
+/// work in again anyway). Meanwhile its acquires wait, as they wait for a window in one
+/// process; SIGTERM ([`Shutdown`](crate::Shutdown)) ends the wait. Give every process of the
+/// task the same `ECS_PROTECT_*` settings.
 ///
 /// A process killed mid-work leaves protection on with nobody holding the lock: a small
 /// thread in every process checks every `linger / 2` (between 50 ms and 1 s) and, when its
@@ -276,6 +282,21 @@ enum Enabled {
 }
 
 impl Core {
+    /// Calls the wrapped backend. A panic in it becomes an error here, while this process
+    /// holds the directory's locks, so that they are always let go.
+    fn call(&self, change: Protection) -> Result<ProtectionState, Error> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner.set_protection(change)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::Transport {
+                endpoint: self.inner.name().to_owned(),
+                timed_out: false,
+                source: "the backend panicked".into(),
+            })
+        })
+    }
+
     fn enable(&self, local: &mut Local, minutes: u32) -> Result<ProtectionState, Error> {
         let requested = Duration::from_secs(u64::from(minutes) * 60);
         loop {
@@ -376,7 +397,7 @@ impl Core {
                 retry_at: started + self.timing.retry_after,
             })?;
         }
-        let result = self.inner.set_protection(Protection::On {
+        let result = self.call(Protection::On {
             expires_in_minutes: minutes,
         });
         match result {
@@ -468,7 +489,7 @@ impl Core {
                 (now >= since + self.timing.max_hold, Some(expires))
             }
         };
-        match self.inner.set_protection(Protection::Off) {
+        match self.call(Protection::Off) {
             Ok(confirmed) => {
                 if !eager {
                     log::info!(

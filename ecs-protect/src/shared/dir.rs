@@ -157,9 +157,8 @@ impl Dir {
         self.state
             .lock()
             .map_err(|err| self.io_error("cannot lock the state file", err))?;
-        let outcome = work(&Locked { dir: self });
-        let _ = self.state.unlock();
-        outcome
+        let locked = Locked { dir: self };
+        work(&locked)
     }
 
     /// The record as it stands.
@@ -169,9 +168,17 @@ impl Dir {
     }
 }
 
-/// The state file while this process holds its lock.
+/// The state file while this process holds its lock; dropping it unlocks, whatever
+/// happened meanwhile.
 pub(crate) struct Locked<'a> {
     dir: &'a Dir,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // Unlocking can only fail on an invalid descriptor.
+        let _ = self.dir.state.unlock();
+    }
 }
 
 impl Locked<'_> {

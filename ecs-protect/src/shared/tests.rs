@@ -339,3 +339,35 @@ fn a_renewal_is_sent_once_half_way_through_the_life_ecs_granted_whoever_asks() {
     assert!(renewed.duration_since(joined).unwrap() < Duration::from_millis(1));
     assert_eq!(a.protected_since(), b.protected_since(), "one stretch");
 }
+
+/// Panics on its first call, then counts calls.
+#[derive(Debug, Default)]
+struct PanicsOnce(Mutex<usize>);
+
+impl Backend for PanicsOnce {
+    fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
+        let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *calls += 1;
+        assert!(*calls > 1, "the first call panics");
+        Ok(ProtectionState {
+            enabled: matches!(change, Protection::On { .. }),
+            expires_at: None,
+        })
+    }
+}
+
+#[test]
+fn a_backend_that_panics_leaves_no_lock_behind() {
+    let dir = temp_dir("panic");
+    let config = Config::default();
+    let a = SharedBackend::new(&dir, &config, PanicsOnce::default()).unwrap();
+    let err = a.set_protection(ON).unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("the backend panicked"), "{err:?}");
+    // Another process can still enable and, being alone, disable.
+    let ecs = Ecs::default();
+    let b = SharedBackend::new(&dir, &config, ecs.clone()).unwrap();
+    assert!(b.set_protection(ON).unwrap().enabled);
+    assert!(!b.set_protection(Protection::Off).unwrap().enabled);
+    assert_eq!(ecs.counts(), (1, 1, false));
+}
