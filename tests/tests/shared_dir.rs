@@ -333,3 +333,46 @@ fn a_process_killed_during_its_enable_call_leaves_no_protection() {
     );
     drop(idle);
 }
+
+#[test]
+fn sigterm_ends_a_wait_for_a_breathing_window() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("window-wait");
+    let dir = dir.to_str().unwrap();
+    let settings = [
+        ("ECS_PROTECT_MAX_HOLD", "300ms"),
+        ("ECS_PROTECT_WINDOW", "200ms"),
+        ("ECS_PROTECT_HOLD_GRACE", "20s"),
+    ];
+    // a's one long unit keeps the stretch going past max_hold: a window is due, and waits
+    // for it.
+    let mut a_settings = settings.to_vec();
+    a_settings.extend([("UNITS_MS", "20000"), ("THREADS", "1")]);
+    let mut a = worker("a", &mock, Some(dir), &a_settings);
+    assert!(
+        a.wait_for_line(Duration::from_secs(30), |l| l.starts_with("begin"))
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(500)); // past max_hold
+    // b may not join a stretch past max_hold: its unit waits for the window.
+    let mut b_settings = settings.to_vec();
+    b_settings.extend([("UNITS_MS", "10"), ("THREADS", "1")]);
+    let mut b = worker("b", &mock, Some(dir), &b_settings);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        b.lines().is_empty(),
+        "b's unit did not wait: {:?}",
+        b.lines()
+    );
+    let signalled = Instant::now();
+    b.signal("TERM");
+    assert!(b.wait(Duration::from_secs(30)).success());
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "b waited {took:?} after SIGTERM, as if for the window"
+    );
+    assert!(mock.protected_now(), "a's unit is still protected");
+    a.kill();
+    a.wait(Duration::from_secs(10));
+}
