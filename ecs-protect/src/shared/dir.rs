@@ -19,7 +19,8 @@ const STATE_FILE: &str = "ecs-protect.state";
 ///
 /// `flock` locks belong to an open file description, so `need` and `sole` (two opens of
 /// the same file) exclude each other even within this process: a process that holds
-/// `need` cannot get `sole`, exactly like another process.
+/// `need` cannot get `sole`, exactly like another process. std opens files close-on-exec,
+/// so a program this process starts does not inherit them, nor keep their locks alive.
 #[derive(Debug)]
 pub(crate) struct Dir {
     path: PathBuf,
