@@ -26,15 +26,15 @@ fn worker(name: &str, mock: &MockAws, dir: Option<&str>, extra: &[(&str, &str)])
 /// Runs a short load in one process and a long one in another, started together.
 fn short_and_long(mock: &MockAws, dir: Option<&str>) -> Vec<Unit> {
     let clock = Clock::now();
-    let short = units_ms(10, 20);
+    let short = units_ms(20, 20);
     let long = units_ms(2, 800);
-    let mut a = worker("a", mock, dir, &[("UNITS_MS", &short)]);
+    let mut a = worker("a", mock, dir, &[("UNITS_MS", &short), ("THREADS", "1")]);
     let mut b = worker("b", mock, dir, &[("UNITS_MS", &long), ("THREADS", "1")]);
     assert!(a.wait(Duration::from_secs(60)).success());
     assert!(b.wait(Duration::from_secs(60)).success());
     let mut units = a.units(&clock);
     units.extend(b.units(&clock));
-    assert_eq!(units.len(), 12);
+    assert_eq!(units.len(), 22);
     units
 }
 
