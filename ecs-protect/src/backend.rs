@@ -76,6 +76,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn is_local(&self) -> bool {
         false
     }
+
+    /// When the current stretch of continuous protection began, if this backend knows it
+    /// better than the protector: [`SharedBackend`](crate::SharedBackend) reports the
+    /// stretch all the task's processes share, so that their breathing windows open at the
+    /// same instants. The protector reads it after each successful enable that turned its
+    /// protection on. `None` (the default): the protector counts from its own enable call.
+    fn protected_since(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// Local mode: counts nothing remotely, confirms every change at once.
@@ -106,12 +115,14 @@ const BACKEND_VAR: &str = "ECS_PROTECT_BACKEND";
 
 /// Picks the backend the environment asks for: `ECS_PROTECT_BACKEND=api|agent|off`, else
 /// the ECS API ([`EcsClient`](crate::EcsClient)) when `ECS_CONTAINER_METADATA_URI_V4` is
-/// set, else [`Disabled`].
+/// set, else [`Disabled`]; wrapped in a [`SharedBackend`](crate::SharedBackend) when
+/// `ECS_PROTECT_SHARED_DIR` is set.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming `ECS_PROTECT_BACKEND` for another value, or the chosen
-/// backend's own configuration error (which names its variable).
+/// [`Error::Config`] naming `ECS_PROTECT_BACKEND` for another value, the chosen
+/// backend's own configuration error (which names its variable), or one naming
+/// `ECS_PROTECT_SHARED_DIR` for a directory that cannot coordinate.
 ///
 /// The call timeouts come from `config` (`ECS_PROTECT_CONNECT_TIMEOUT`,
 /// `ECS_PROTECT_READ_TIMEOUT`), else the backend's defaults.
@@ -119,6 +130,11 @@ pub(crate) fn from_env(
     env: &crate::Env,
     config: &crate::Config,
 ) -> Result<Box<dyn Backend>, Error> {
+    crate::shared::from_env(env, config, chosen(env, config)?)
+}
+
+/// The backend `ECS_PROTECT_BACKEND` and the ECS variables pick, before any wrapping.
+fn chosen(env: &crate::Env, config: &crate::Config) -> Result<Box<dyn Backend>, Error> {
     let api = || -> Result<Box<dyn Backend>, Error> {
         let mut builder = crate::EcsClient::builder().env(env);
         if let Some(timeout) = config.connect_timeout() {

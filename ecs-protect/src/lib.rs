@@ -74,6 +74,14 @@
 //! - `mock`: the fakes above (adds `tiny_http`).
 //! - `sqs`: `sqs::Consumer`, a blocking SQS consumer that handles each message under
 //!   protection and stops cleanly on SIGTERM (adds no crate).
+//! - `cli`: the `ecs-protect` command, `ecs-protect run [--required] -- CMD ARGS...`, which
+//!   keeps the task protected while any program runs (adds `rustix` to the command only).
+//!
+//! # Several processes, one task
+//!
+//! Without `ECS_PROTECT_SHARED_DIR` protection is per process: the first process of a task
+//! to go idle disables it under another one's work. With it set to a directory every
+//! process of the task sees, they share one protection through [`SharedBackend`].
 //!
 //! # Log levels
 //!
@@ -100,6 +108,7 @@ mod env;
 mod error;
 mod global;
 mod protector;
+mod shared;
 mod shutdown;
 
 #[cfg(feature = "mock")]
@@ -268,4 +277,5 @@ pub use env::Env;
 pub use error::{ApiError, Error, RefusalReason};
 pub use global::{global, set_global};
 pub use protector::{Drained, Guard, Protector, State, Stats};
+pub use shared::SharedBackend;
 pub use shutdown::Shutdown;

@@ -170,3 +170,6 @@ impl Drop for EventChild {
         }
     }
 }
+
+/// Worker processes of one task for the multi-process tests.
+pub mod processes;

@@ -114,13 +114,27 @@ impl Inner {
         s
     }
 
+    /// When the stretch that an enable started at `started` began: earlier than `started`
+    /// when the backend is shared by several processes and knows when their common
+    /// stretch began (see [`Backend::protected_since`]), so that breathing windows open
+    /// at the same instants in all of them.
+    fn stretch_start(&self, started: Instant) -> Instant {
+        self.backend
+            .protected_since()
+            .and_then(|at| {
+                let ago = SystemTime::now().duration_since(at).ok()?;
+                Instant::now().checked_sub(ago)
+            })
+            .map_or(started, |at| at.min(started))
+    }
+
     /// **enabled**: the backend confirmed protection asked for from off (or to re-confirm
     /// stale protection).
     fn enabled(&self, s: &mut Slow, started: Instant, state: ProtectionState) {
         if matches!(s.phase, Phase::Off | Phase::MaybeOn { .. }) {
             s.phase = Phase::On;
         }
-        s.begin_hold(started);
+        s.begin_hold(self.stretch_start(started));
         let (life, latency) = self.confirmed(s, started, state);
         s.log(
             Info,

@@ -732,7 +732,7 @@ fn soak_credentials_cache_through_outages() {
     let mut rng = seed;
     for _ in 0..2_000 {
         let r = next_random(&mut rng);
-        if r % 10 == 0 {
+        if r.is_multiple_of(10) {
             let down = !flaky.down.load(Ordering::SeqCst);
             flaky.down.store(down, Ordering::SeqCst);
         }
