@@ -288,7 +288,13 @@ fn a_process_killed_during_its_enable_call_leaves_no_protection() {
         "doomed",
         &mock,
         Some(dir),
-        &[("UNITS_MS", "100"), ("THREADS", "1")],
+        // Every process of a task runs with the same settings: the dead one's record says
+        // when the survivors may retry.
+        &[
+            ("UNITS_MS", "100"),
+            ("THREADS", "1"),
+            ("ECS_PROTECT_RETRY_AFTER", "1s"),
+        ],
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&state_file).is_ok_and(|s| s.starts_with("maybe-on")) {
