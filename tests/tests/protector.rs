@@ -670,7 +670,9 @@ fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
     assert_eq!(protector.retry_in(), None, "no back-off before any failure");
     let err = protector.acquire_with(FailurePolicy::Require).unwrap_err();
     assert!(err.is_deployment_blocked());
-    let left = protector.retry_in().expect("backing off after DEPLOYMENT_BLOCKED");
+    let left = protector
+        .retry_in()
+        .expect("backing off after DEPLOYMENT_BLOCKED");
     assert!(
         left <= backoff && left >= backoff - Duration::from_secs(30),
         "remaining back-off {left:?} out of (30 s, 60 s]"
