@@ -411,6 +411,9 @@ impl MemoryQueue {
                 .get_mut(&operation)
                 .and_then(VecDeque::pop_front)
                 .unwrap_or_default();
+            // A waiter on `calls` sees the call as it starts (a long poll may last).
+            state.generation += 1;
+            self.shared.changed.notify_all();
             (state.latency + delay, failure)
         };
         if !latency.is_zero() {

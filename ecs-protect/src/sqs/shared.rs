@@ -52,6 +52,8 @@ pub(crate) struct State {
     pub(crate) running_groups: HashSet<String>,
     /// Handler threads that took a message (waiting for protection or running it).
     pub(crate) busy: usize,
+    /// Handler threads waiting for something to do.
+    pub(crate) idle: usize,
     /// How many messages the receive in progress asked for (0: none in progress).
     pub(crate) receiving: usize,
     /// No receive starts before this (receive errors, protection refused).

@@ -43,7 +43,9 @@ fn next(shared: &Shared) -> Option<(u64, Arc<Message>)> {
             .paused_until
             .map_or(STOP_POLL, |until| until.saturating_duration_since(now))
             .min(STOP_POLL);
+        state.idle += 1;
         state = shared.wait(&shared.work, state, wake);
+        state.idle -= 1;
     }
 }
 
@@ -96,10 +98,6 @@ fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize
     let handlers = shared.settings.handlers;
     let free = handlers.saturating_sub(state.busy + state.waiting.len());
     if free == 0 {
-        return None;
-    }
-    if shared.protector.is_shutting_down() {
-        shared.begin_stop(state, "the protector is shutting down");
         return None;
     }
     if shared.policy == FailurePolicy::Require {
@@ -165,8 +163,13 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     state.receiving = 0;
     state.receive_failures = 0;
     if messages.is_empty() {
+        // An idle thread may receive now (this one would, but the next receive may be for
+        // more capacity than it alone frees).
+        let idle = state.idle > 0;
         drop(state);
-        shared.work.notify_all();
+        if idle {
+            shared.work.notify_one();
+        }
         return;
     }
     state.summary.received += messages.len() as u64;
@@ -200,6 +203,7 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
         shared.upkeep.notify_all();
         return;
     }
+    let others = held.len() > 1 || state.idle > 0;
     for message in held.drain(..) {
         let key = state.next_key();
         state.waiting.push_back(key);
@@ -207,7 +211,10 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     }
     state.note_held();
     drop(state);
-    shared.work.notify_all();
+    // This thread takes one itself: wake the others only for the rest.
+    if others {
+        shared.work.notify_all();
+    }
 }
 
 /// Makes messages a receive returned after `run` ended visible again at once.
@@ -283,15 +290,21 @@ fn handle(shared: &Shared, key: u64, message: &Arc<Message>) {
         let flush = state.deletes.len() >= shared.settings.delete_batch_size
             || state.deletes.len() == 1
             || !state.changes.is_empty();
+        // This thread looks for work itself; others only for a FIFO group it unlocked.
+        let unlocked = held.group.is_some() && !state.waiting.is_empty();
         drop(state);
         if flush {
             shared.upkeep.notify_all();
         }
+        if unlocked {
+            shared.work.notify_all();
+        }
     } else {
         drop(state);
     }
-    shared.work.notify_all();
-    shared.done.notify_all();
+    if shared.stop_seen() {
+        shared.done.notify_all();
+    }
     match outcome {
         Ok(()) => shared.hooks.message_processed(message),
         Err(err) => shared.hooks.processing_error(message, &err),
