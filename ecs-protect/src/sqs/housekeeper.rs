@@ -30,6 +30,8 @@ pub(crate) fn keep(shared: Arc<Shared>) {
             let result = shared.queue.delete_batch(&entries);
             settle(&shared, "DeleteMessageBatch", deletes, result);
         }
+        shared.lock().calls_in_progress -= 1;
+        shared.notify_all();
     }
 }
 
@@ -169,9 +171,7 @@ fn settle(shared: &Shared, operation: &str, batch: Vec<Owed>, result: Result<Bat
             }));
         }
     }
-    state.calls_in_progress -= 1;
     drop(state);
-    shared.notify_all();
     for err in gave_up {
         hooks.error(&format!("{operation} entry failed"), &err);
     }

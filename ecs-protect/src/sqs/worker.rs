@@ -163,14 +163,7 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     state.receiving = 0;
     state.receive_failures = 0;
     if messages.is_empty() {
-        // An idle thread may receive now (this one would, but the next receive may be for
-        // more capacity than it alone frees).
-        let idle = state.idle > 0;
-        drop(state);
-        if idle {
-            shared.work.notify_one();
-        }
-        return;
+        return; // this thread receives again
     }
     state.summary.received += messages.len() as u64;
     let mut held: Vec<Held> = messages
@@ -203,7 +196,9 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
         shared.upkeep.notify_all();
         return;
     }
-    let others = held.len() > 1 || state.idle > 0;
+    // This thread takes one message; an idle thread for each other one, and one more to
+    // receive meanwhile.
+    let wake = held.len().min(state.idle);
     for message in held.drain(..) {
         let key = state.next_key();
         state.waiting.push_back(key);
@@ -211,9 +206,8 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     }
     state.note_held();
     drop(state);
-    // This thread takes one itself: wake the others only for the rest.
-    if others {
-        shared.work.notify_all();
+    for _ in 0..wake {
+        shared.work.notify_one();
     }
 }
 
