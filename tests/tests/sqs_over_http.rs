@@ -66,9 +66,15 @@ fn every_message_is_handled_protected_and_deleted_once_over_http() {
         "receives and deletes went over HTTP"
     );
     // The consumer leaves its protector running (it may be shared); the owner drains it.
-    assert!(!protector.is_shutting_down(), "the consumer shut its protector down");
+    assert!(
+        !protector.is_shutting_down(),
+        "the consumer shut its protector down"
+    );
     assert!(protector.drain(Duration::from_secs(5)).is_complete());
-    assert!(!mock.protected_now(), "protection left on after the owner drained");
+    assert!(
+        !mock.protected_now(),
+        "protection left on after the owner drained"
+    );
 }
 
 #[test]
@@ -88,8 +94,13 @@ fn a_fifo_queue_over_http_keeps_each_groups_order() {
     let order = Arc::new(Mutex::new(Vec::new()));
     let (seen, watch) = (Arc::clone(&order), queue.clone());
     let consumer = Consumer::builder(url, move |message| -> Result<(), String> {
-        let group = message.attribute("MessageGroupId").unwrap_or("?").to_owned();
-        seen.lock().unwrap().push((group, message.body().to_owned()));
+        let group = message
+            .attribute("MessageGroupId")
+            .unwrap_or("?")
+            .to_owned();
+        seen.lock()
+            .unwrap()
+            .push((group, message.body().to_owned()));
         Ok(())
     })
     .env(env)
