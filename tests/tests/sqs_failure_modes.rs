@@ -93,7 +93,7 @@ impl Concurrency {
     }
 }
 
-/// 1. A refused message is received at most once per back-off, and receiving pauses.
+/// Behaviour 1: A refused message is received at most once per back-off, and receiving pauses.
 #[test]
 fn a_refused_message_is_delivered_at_most_once_per_back_off() {
     let queue = MemoryQueue::new();
@@ -150,7 +150,7 @@ fn a_refused_message_is_delivered_at_most_once_per_back_off() {
     }
 }
 
-/// 2. One consumer's stop, a permanent receive error or a second run leave a shared
+/// Behaviour 2: One consumer's stop, a permanent receive error or a second run leave a shared
 /// protector serving its other users.
 #[test]
 fn a_shared_protector_keeps_serving_other_users_after_one_consumer_stops() {
@@ -211,7 +211,7 @@ fn a_shared_protector_keeps_serving_other_users_after_one_consumer_stops() {
     }
 }
 
-/// 3. A failed heartbeat is retried before the visibility runs out: never two handlers
+/// Behaviour 3: A failed heartbeat is retried before the visibility runs out: never two handlers
 /// on one message at once.
 #[test]
 fn a_failed_heartbeat_is_retried_and_never_lets_a_message_run_twice_at_once() {
@@ -257,7 +257,7 @@ fn a_failed_heartbeat_is_retried_and_never_lets_a_message_run_twice_at_once() {
     assert_eq!((summary.handled, summary.deleted), (1, 1));
 }
 
-/// 3. A receipt SQS calls invalid is lost to this consumer: not deleted, counted, logged.
+/// Behaviour 3: A receipt SQS calls invalid is lost to this consumer: not deleted, counted, logged.
 #[test]
 fn an_invalid_receipt_is_counted_lost_and_never_deleted() {
     let queue = MemoryQueue::new();
@@ -297,7 +297,7 @@ fn an_invalid_receipt_is_counted_lost_and_never_deleted() {
     assert_eq!(queue.calls(QueueOperation::DeleteBatch), 0);
 }
 
-/// 3. A slow delete does not hold back heartbeats (they have their own thread).
+/// Behaviour 3: A slow delete does not hold back heartbeats (they have their own thread).
 #[test]
 fn a_slow_delete_does_not_delay_heartbeats() {
     let queue = MemoryQueue::new();
@@ -346,7 +346,7 @@ fn a_slow_delete_does_not_delay_heartbeats() {
     assert_eq!(summary.deleted, 2);
 }
 
-/// 4. While every handler is busy, nothing more is received: at most `handlers` held.
+/// Behaviour 4: While every handler is busy, nothing more is received: at most `handlers` held.
 #[test]
 fn at_most_handlers_messages_are_held_while_all_are_busy() {
     let queue = MemoryQueue::new();
@@ -397,7 +397,7 @@ fn at_most_handlers_messages_are_held_while_all_are_busy() {
     assert_eq!(summary.returned, 0);
 }
 
-/// 5. From the stop signal to `run` returning: under a second with a 20 s long poll; the
+/// Behaviour 5: From the stop signal to `run` returning: under a second with a 20 s long poll; the
 /// receive left behind gives back what it gets at once.
 #[test]
 fn run_returns_within_a_second_of_stop_with_a_20_s_long_poll() {
@@ -435,7 +435,7 @@ fn run_returns_within_a_second_of_stop_with_a_20_s_long_poll() {
     );
 }
 
-/// 6. Deletes are retried with back-off while the visibility lasts (here 2.5 s of failures
+/// Behaviour 6: Deletes are retried with back-off while the visibility lasts (here 2.5 s of failures
 /// against a 10 s visibility).
 #[test]
 fn deletes_are_retried_until_the_visibility_would_run_out() {
@@ -460,7 +460,7 @@ fn deletes_are_retried_until_the_visibility_would_run_out() {
     assert_eq!((summary.deleted, summary.lost), (1, 0));
 }
 
-/// 6. Once the visibility would run out, the delete is given up (the message will be
+/// Behaviour 6: Once the visibility would run out, the delete is given up (the message will be
 /// handled again) and `run` does not wait for it.
 #[test]
 fn a_delete_is_given_up_when_the_visibility_runs_out() {
@@ -490,7 +490,7 @@ fn a_delete_is_given_up_when_the_visibility_runs_out() {
     assert_eq!(queue.deletes(&id), 0);
 }
 
-/// 7. Hooks that panic are caught and logged; `run` returns.
+/// Behaviour 7: Hooks that panic are caught and logged; `run` returns.
 #[test]
 fn a_panicking_hook_never_hangs_run() {
     let queue = MemoryQueue::new();
@@ -523,7 +523,7 @@ fn a_panicking_hook_never_hangs_run() {
     );
 }
 
-/// 7. A stop condition that panics stops the consumer.
+/// Behaviour 7: A stop condition that panics stops the consumer.
 #[test]
 fn a_panicking_stop_condition_stops_the_consumer() {
     let queue = MemoryQueue::new();
@@ -536,7 +536,7 @@ fn a_panicking_stop_condition_stops_the_consumer() {
     assert_eq!(summary.received, 0);
 }
 
-/// 8. After `max_processing_time` a message is no longer extended: SQS delivers it again.
+/// Behaviour 8: After `max_processing_time` a message is no longer extended: SQS delivers it again.
 #[test]
 fn past_max_processing_time_a_message_is_no_longer_extended() {
     let queue = MemoryQueue::new();
@@ -578,7 +578,7 @@ fn past_max_processing_time_a_message_is_no_longer_extended() {
     assert!(summary.handled >= 1, "{summary}");
 }
 
-/// 9. FIFO: one group's messages run one at a time in order; groups run in parallel; a
+/// Behaviour 9: FIFO: one group's messages run one at a time in order; groups run in parallel; a
 /// failure sends the rest of its group back unrun, so nothing overtakes it.
 #[test]
 fn a_fifo_group_keeps_its_order_while_groups_run_in_parallel() {
@@ -676,7 +676,7 @@ fn a_fifo_group_keeps_its_order_while_groups_run_in_parallel() {
     );
 }
 
-/// 10. Access denied on receive pauses with back-off and the consumer goes on.
+/// Behaviour 10: Access denied on receive pauses with back-off and the consumer goes on.
 #[test]
 fn access_denied_on_receive_pauses_and_retries() {
     let queue = MemoryQueue::new();
@@ -711,7 +711,7 @@ fn access_denied_on_receive_pauses_and_retries() {
     assert_eq!((summary.handled, queue.deletes(&id)), (1, 1));
 }
 
-/// 10. Ending on access denied is an option.
+/// Behaviour 10: Ending on access denied is an option.
 #[test]
 fn access_denied_can_end_the_consumer() {
     let queue = MemoryQueue::new();
@@ -727,7 +727,7 @@ fn access_denied_can_end_the_consumer() {
     assert_eq!(err.as_api().unwrap().code, "AccessDenied");
 }
 
-/// 11. The retry delay grows with the receive count; a handler's `RetryAfter` wins.
+/// Behaviour 11: The retry delay grows with the receive count; a handler's `RetryAfter` wins.
 #[test]
 fn retry_delays_grow_with_the_receive_count_and_the_handler_may_choose() {
     let queue = MemoryQueue::new();
