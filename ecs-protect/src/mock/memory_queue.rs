@@ -101,6 +101,8 @@ struct State {
     /// Extra latency of the next call of an operation, one entry per call.
     delays: HashMap<QueueOperation, VecDeque<Duration>>,
     generation: u64,
+    /// Threads waiting on `changed` (long polls, `wait_until`): no wake-up call without one.
+    waiters: usize,
 }
 
 #[derive(Debug)]
@@ -189,8 +191,11 @@ impl MemoryQueue {
 
     fn touched(&self, mut state: MutexGuard<'_, State>) {
         state.generation += 1;
+        let waiters = state.waiters > 0;
         drop(state);
-        self.shared.changed.notify_all();
+        if waiters {
+            self.shared.changed.notify_all();
+        }
     }
 
     /// Sends a message; returns its id (`m-0`, `m-1`, ...). On a FIFO queue it goes to
@@ -387,12 +392,14 @@ impl MemoryQueue {
                     drop(state);
                     return cond(self);
                 }
+                state.waiters += 1;
                 state = self
                     .shared
                     .changed
                     .wait_timeout(state, deadline - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
+                state.waiters -= 1;
             }
         }
     }
@@ -413,7 +420,9 @@ impl MemoryQueue {
                 .unwrap_or_default();
             // A waiter on `calls` sees the call as it starts (a long poll may last).
             state.generation += 1;
-            self.shared.changed.notify_all();
+            if state.waiters > 0 {
+                self.shared.changed.notify_all();
+            }
             (state.latency + delay, failure)
         };
         if !latency.is_zero() {
@@ -664,12 +673,14 @@ impl QueueApi for MemoryQueue {
             if let Some((&(until, _), ())) = state.hidden.first_key_value() {
                 wake = wake.min(until);
             }
+            state.waiters += 1;
             state = self
                 .shared
                 .changed
                 .wait_timeout(state, wake.saturating_duration_since(now))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.waiters -= 1;
         }
     }
 

@@ -85,7 +85,7 @@ fn next(shared: &Shared) -> Option<Due> {
         if !due.is_empty() {
             return Some(due);
         }
-        state = shared.wait(&shared.upkeep, state, wake.saturating_duration_since(now));
+        state = shared.wait(&shared.beat, state, wake.saturating_duration_since(now));
     }
 }
 

@@ -33,8 +33,10 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes handler threads: a message arrived, capacity freed, a group unlocked.
     pub(crate) work: Condvar,
-    /// Wakes the heartbeat and the housekeeper: a queue call is owed.
+    /// Wakes the housekeeper: a queue call is owed.
     pub(crate) upkeep: Condvar,
+    /// Wakes the heartbeat (which otherwise keeps its own time): the run ended.
+    pub(crate) beat: Condvar,
     /// Wakes `run`: a handler finished, a call was settled.
     pub(crate) done: Condvar,
     stop_seen: AtomicBool,
@@ -128,6 +130,7 @@ impl Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             upkeep: Condvar::new(),
+            beat: Condvar::new(),
             done: Condvar::new(),
             stop_seen: AtomicBool::new(false),
         }
@@ -153,6 +156,7 @@ impl Shared {
     pub(crate) fn notify_all(&self) {
         self.work.notify_all();
         self.upkeep.notify_all();
+        self.beat.notify_all();
         self.done.notify_all();
     }
 
