@@ -338,7 +338,9 @@ fn a_message_refused_protection_is_returned_unhandled() {
         (1, 1, 1)
     );
     assert_eq!(queue.deliveries(&id), 2);
-    assert!(queue.visibility_changes()[0].timeout.is_zero());
+    // The protector remembers nothing (retry_after 0): the message is hidden for the
+    // consumer's error_backoff (10 ms here), never returned in a loop.
+    assert_eq!(queue.visibility_changes()[0].timeout, ms(10));
 }
 
 #[test]

@@ -238,7 +238,8 @@ impl ConsumerBuilder {
     }
 
     /// How long the consumer waits after a failed receive before the next one; the wait
-    /// doubles with each consecutive failure, up to 32 times this value.
+    /// doubles with each consecutive failure, up to 32 times this value. Also how long a
+    /// message refused by a protector with no back-off of its own stays hidden.
     ///
     /// Defaults to 1 second; above zero, up to 60 seconds.
     pub fn error_backoff(mut self, backoff: Duration) -> Self {

@@ -309,9 +309,16 @@ fn handle(shared: &Shared, key: u64, message: &Arc<Message>) {
 /// back-off (so it is not received again before protection can be asked again), and
 /// receiving pauses as long.
 fn refused(shared: &Shared, key: u64, message: &Message, err: &Error) {
+    // A refusal with no back-off to wait out (a protector that cannot work at all) still
+    // waits `error_backoff`, so a message is never refused in a loop.
     let backoff = match err {
         Error::ShuttingDown => None,
-        _ => shared.protector.retry_in(),
+        _ => Some(
+            shared
+                .protector
+                .retry_in()
+                .unwrap_or(shared.settings.error_backoff),
+        ),
     };
     let timeout = backoff.unwrap_or(Duration::ZERO).min(MAX_VISIBILITY);
     let level = match err {
