@@ -764,3 +764,65 @@ fn retry_delays_grow_with_the_receive_count_and_the_handler_may_choose() {
     assert_eq!(delays(&chosen), [ms(70)]);
     assert_eq!((summary.failed, summary.handled), (4, 2));
 }
+
+/// Behaviour 4: handlers waiting out a breathing window count as busy: nothing more is
+/// received meanwhile.
+#[test]
+fn handlers_waiting_out_a_breathing_window_count_as_busy() {
+    let queue = MemoryQueue::new();
+    for i in 0..60 {
+        queue.send(i.to_string());
+    }
+    let backend = RecordingBackend::new();
+    let protector = Protector::with_config(
+        Config::builder()
+            .max_hold(ms(200))
+            .window(ms(400))
+            .build()
+            .unwrap(),
+        backend.clone(),
+    );
+    let watch = queue.clone();
+    let consumer = builder(&queue, &backend, |_| {
+        std::thread::sleep(ms(20)); // the work
+        Ok(())
+    })
+    .protector(protector.clone())
+    .handlers(3)
+    .stop_when(move || watch.deleted() == 60)
+    .build()
+    .unwrap();
+    let started = Instant::now();
+
+    let summary = run_within(consumer).unwrap();
+
+    // 60 × 20 ms on 3 threads is 400 ms of work: a window opened after 200 ms and the
+    // handlers waited it out (400 ms) holding their messages.
+    assert!(protector.stats().windows >= 1, "no breathing window opened");
+    assert!(started.elapsed() >= ms(800), "{:?}", started.elapsed());
+    assert_eq!(summary.max_held, 3, "{summary}");
+    assert_eq!((summary.handled, summary.deleted), (60, 60));
+}
+
+/// Behaviour 2: a consumer runs again after it stopped, on the same protector.
+#[test]
+fn a_consumer_runs_again_after_it_stopped() {
+    let queue = MemoryQueue::new();
+    let backend = RecordingBackend::new();
+    let protector = Protector::with_backend(backend.clone());
+    let target = Arc::new(AtomicUsize::new(1));
+    let (watch, goal) = (queue.clone(), target.clone());
+    let consumer = builder(&queue, &backend, |_| Ok(()))
+        .protector(protector.clone())
+        .failure_policy(FailurePolicy::Require)
+        .stop_when(move || watch.deleted() >= goal.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    queue.send("first");
+    assert_eq!(consumer.run().unwrap().handled, 1);
+    target.store(2, Ordering::SeqCst);
+    queue.send("second");
+    let again = consumer.run().unwrap();
+    assert_eq!((again.handled, again.refused), (1, 0), "{again}");
+    assert!(!protector.is_shutting_down());
+}

@@ -81,7 +81,7 @@ fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
     } else {
         MemoryQueue::new()
     };
-    let messages = 20 + rng.below(30) as usize;
+    let messages = 15 + rng.below(20) as usize;
     let groups = 1 + rng.below(5);
     // Sequence numbers by message id: (group, position in its group).
     let mut order: HashMap<String, (String, usize)> = HashMap::new();
