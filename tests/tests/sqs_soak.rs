@@ -87,17 +87,15 @@ fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
     let mut order: HashMap<String, (String, usize)> = HashMap::new();
     let mut per_group: HashMap<String, Vec<String>> = HashMap::new();
     for i in 0..messages {
-        let id = if fifo {
+        if fifo {
             let group = format!("g{}", rng.below(groups));
             let id = queue.send_to_group(format!("{round}-{i}"), &group, None);
             let list = per_group.entry(group.clone()).or_default();
             order.insert(id.clone(), (group, list.len()));
-            list.push(id.clone());
-            id
+            list.push(id);
         } else {
-            queue.send(format!("{round}-{i}"))
-        };
-        let _ = id;
+            queue.send(format!("{round}-{i}"));
+        }
     }
     let handlers = 1 + rng.below(6) as usize;
     let batch = 1 + rng.below(10) as usize;
