@@ -41,7 +41,7 @@ fn run(messages: usize, handlers: usize, latency: Duration) -> Figures {
     let elapsed = started.elapsed();
     // The consumer leaves its protector to its owner: drain it, so that the disable call
     // is counted as it would be at the end of a worker's `main`.
-    protector.drain(Duration::from_secs(5));
+    assert!(protector.drain(Duration::from_secs(5)).is_complete());
     assert_eq!(summary.deleted as usize, messages, "{summary}");
     let queue_calls = [
         QueueOperation::Receive,
