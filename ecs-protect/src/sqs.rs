@@ -1,10 +1,12 @@
 //! A blocking SQS consumer wired to task protection and shutdown (feature `sqs`).
 //!
-//! [`Consumer`] receives messages with long polling, handles each one on a fixed pool of
-//! threads under a [`Protector`](crate::Protector) guard (so the task is protected from
-//! scale-in while any message is in flight), deletes the ones handled in batches, and
-//! stops cleanly: after the stop signal no new receive starts, messages not yet started go
-//! back to the queue at once, handlers in flight finish.
+//! [`Consumer`] receives messages with long polling, only for its free capacity, handles
+//! each one on a fixed pool of threads under a [`Protector`](crate::Protector) guard (so
+//! the task is protected from scale-in while any message is in flight), keeps it hidden
+//! with heartbeats, deletes the ones handled in batches, and stops promptly: after the stop
+//! signal no new receive starts, messages not yet started go back to the queue at once,
+//! handlers in flight finish, and a long poll in progress is left behind. FIFO queues keep
+//! each message group's order. See [`Consumer`] for each behaviour.
 //!
 //! No async runtime: every call blocks, as in the rest of the crate.
 //!
@@ -38,16 +40,23 @@
 //! # Log lines
 //!
 //! Each event is logged (under targets starting `ecs_protect::sqs`): received and processed at
-//! `debug`, a handler error at `warn`, a failed queue call at `error`, start and stop (with
-//! the [`Summary`]) at `info`.
+//! `debug`, a handler error and a refused message at `warn`, a failed queue call, a lost
+//! message, access denied and a message past `max_processing_time` at `error`, start,
+//! pauses and stop (with the [`Summary`]) at `info`. A hook that panics is logged at
+//! `error` and the consumer goes on.
 
 mod builder;
 mod client;
 mod consumer;
 mod events;
+mod heartbeat;
+mod housekeeper;
 mod message;
 mod queue;
+mod retry;
+mod shared;
 mod wire;
+mod worker;
 
 pub use builder::ConsumerBuilder;
 pub use client::SqsClient;
@@ -55,3 +64,4 @@ pub use consumer::Consumer;
 pub use events::{HandlerError, Summary};
 pub use message::{Message, MessageAttribute};
 pub use queue::{BatchEntry, BatchFailure, BatchOutcome, MAX_BATCH, QueueApi};
+pub use retry::RetryAfter;

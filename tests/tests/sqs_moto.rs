@@ -1,23 +1,22 @@
 //! The SQS consumer against moto's server, an SQS implementation this project did not
-//! write. `.ci/run` starts moto on 127.0.0.1 and sets `MOTO_ENDPOINT`; without it these
-//! tests say so and check nothing (the same scenarios run against the in-memory queue in
-//! `sqs_consumer.rs`).
+//! write. These tests are ignored unless asked for: `.ci/run` starts moto on 127.0.0.1 and
+//! runs them with `MOTO_ENDPOINT=http://127.0.0.1:PORT cargo test -p ecs-protect-tests
+//! --test sqs_moto -- --ignored` (the same scenarios run against the in-memory queue in
+//! `sqs_consumer.rs` and `sqs_failure_modes.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ecs_protect::mock::RecordingBackend;
 use ecs_protect::sqs::Consumer;
 use ecs_protect::{Env, Protector};
 
-fn moto() -> Option<String> {
-    let endpoint = std::env::var("MOTO_ENDPOINT").ok();
-    if endpoint.is_none() {
-        eprintln!("MOTO_ENDPOINT is not set: the moto scenarios run in .ci/run");
-    }
-    endpoint
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("MOTO_ENDPOINT is not set: start moto_server and point it there (see .ci/run)")
+    })
 }
 
 /// One raw SQS JSON call to moto, for test setup only. moto does not check signatures but
@@ -58,6 +57,37 @@ fn queue_with(endpoint: &str, name: &str, messages: usize) -> String {
     url
 }
 
+/// A fresh FIFO queue (content-based deduplication) holding, for each group, `per_group`
+/// messages `<group><seq>` sent in order; its URL.
+fn fifo_queue_with(endpoint: &str, name: &str, groups: &[&str], per_group: usize) -> String {
+    let name = format!("{name}-{}.fifo", std::process::id());
+    let url = sqs(
+        endpoint,
+        "CreateQueue",
+        serde_json::json!({
+            "QueueName": name,
+            "Attributes": {"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        }),
+    )["QueueUrl"]
+        .as_str()
+        .expect("QueueUrl")
+        .to_owned();
+    for seq in 0..per_group {
+        for group in groups {
+            sqs(
+                endpoint,
+                "SendMessage",
+                serde_json::json!({
+                    "QueueUrl": url,
+                    "MessageBody": format!("{group}{seq}"),
+                    "MessageGroupId": group,
+                }),
+            );
+        }
+    }
+    url
+}
+
 /// Visible and in-flight message counts.
 fn counts(endpoint: &str, url: &str) -> (u64, u64) {
     let attrs = sqs(
@@ -86,8 +116,9 @@ fn env() -> Env {
 }
 
 #[test]
+#[ignore = "needs a moto server: MOTO_ENDPOINT"]
 fn failed_messages_come_back_and_succeed_later() {
-    let Some(endpoint) = moto() else { return };
+    let endpoint = moto();
     let url = queue_with(&endpoint, "retry", 5);
     let attempts = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
     let (seen, done) = (Arc::clone(&attempts), Arc::new(AtomicU64::new(0)));
@@ -121,8 +152,9 @@ fn failed_messages_come_back_and_succeed_later() {
 }
 
 #[test]
+#[ignore = "needs a moto server: MOTO_ENDPOINT"]
 fn a_long_handler_keeps_its_message_hidden() {
-    let Some(endpoint) = moto() else { return };
+    let endpoint = moto();
     let url = queue_with(&endpoint, "heartbeat", 1);
     let runs = Arc::new(AtomicU64::new(0));
     let (count, watch) = (Arc::clone(&runs), Arc::clone(&runs));
@@ -153,8 +185,9 @@ fn a_long_handler_keeps_its_message_hidden() {
 }
 
 #[test]
+#[ignore = "needs a moto server: MOTO_ENDPOINT"]
 fn a_stop_mid_run_returns_unstarted_messages_and_loses_none() {
-    let Some(endpoint) = moto() else { return };
+    let endpoint = moto();
     let url = queue_with(&endpoint, "stop", 10);
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, started) = (Arc::clone(&stop), Arc::new(AtomicU64::new(0)));
@@ -180,4 +213,101 @@ fn a_stop_mid_run_returns_unstarted_messages_and_loses_none() {
     let (visible, hidden) = counts(&endpoint, &url);
     assert_eq!(hidden, 0, "a received message was left invisible");
     assert_eq!(visible + handled, 10, "messages were lost: {summary:?}");
+}
+
+#[test]
+#[ignore = "needs a moto server: MOTO_ENDPOINT"]
+fn a_fifo_queue_keeps_each_groups_order_across_a_stop() {
+    let endpoint = moto();
+    let groups = ["a", "b", "c"];
+    let url = fifo_queue_with(&endpoint, "fifo-stop", &groups, 6);
+    let done: Arc<Mutex<Vec<String>>> = Arc::default();
+    let runs = [5u64, u64::MAX]; // the first run stops after 5 messages, the second drains
+    for (run, stop_after) in runs.into_iter().enumerate() {
+        let handled = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (record, count, flag) = (Arc::clone(&done), Arc::clone(&handled), Arc::clone(&stop));
+        let (watch, watch_count, queue_url, moto_endpoint) = (
+            Arc::clone(&stop),
+            Arc::clone(&done),
+            url.clone(),
+            endpoint.clone(),
+        );
+        let consumer = Consumer::builder(url.clone(), move |m| -> Result<(), String> {
+            std::thread::sleep(Duration::from_millis(20));
+            record.lock().unwrap().push(m.body().to_owned());
+            if count.fetch_add(1, Ordering::SeqCst) + 1 >= stop_after {
+                flag.store(true, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .env(env())
+        .protector(Protector::with_backend(RecordingBackend::new()))
+        .handlers(3)
+        .wait_time(Duration::from_secs(1))
+        .delete_interval(Duration::ZERO)
+        .stop_when(move || {
+            watch.load(Ordering::SeqCst)
+                || (watch_count.lock().unwrap().len() == 18
+                    && counts(&moto_endpoint, &queue_url) == (0, 0))
+        })
+        .build()
+        .unwrap();
+        let summary = consumer.run().unwrap();
+        assert_eq!(summary.failed, 0, "run {run}: {summary}");
+        assert_eq!(summary.handled, summary.deleted, "run {run}: {summary}");
+    }
+    let done = done.lock().unwrap();
+    for group in groups {
+        let seen: Vec<&str> = done
+            .iter()
+            .filter(|b| b.starts_with(group))
+            .map(String::as_str)
+            .collect();
+        let expected: Vec<String> = (0..6).map(|i| format!("{group}{i}")).collect();
+        assert_eq!(seen, expected, "group {group} out of order across the stop");
+    }
+    assert_eq!(counts(&endpoint, &url), (0, 0));
+}
+
+#[test]
+#[ignore = "needs a moto server: MOTO_ENDPOINT"]
+fn stop_latency_stays_under_a_second_with_a_20_s_long_poll() {
+    let endpoint = moto();
+    let url = queue_with(&endpoint, "latency", 1);
+    let processed = Arc::new(Mutex::new(None::<Instant>));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (at, flag) = (Arc::clone(&processed), Arc::clone(&stop));
+    let consumer = Consumer::builder(url.clone(), |_| Ok::<(), String>(()))
+        .env(env())
+        .protector(Protector::with_backend(RecordingBackend::new()))
+        .handlers(2)
+        .wait_time(Duration::from_secs(20))
+        .delete_interval(Duration::ZERO)
+        .on_message_processed(move |_| *at.lock().unwrap() = Some(Instant::now()))
+        .stop_when(move || flag.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(consumer.run());
+    });
+    // Once the only message is handled, the consumer waits in a 20 s long poll.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processed.lock().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the message was not handled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // well into the next long poll
+    let stopped = Instant::now();
+    stop.store(true, Ordering::SeqCst);
+    let summary = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("run returned")
+        .unwrap();
+    let latency = stopped.elapsed();
+    println!("moto: stop to return {latency:?} with a 20 s long poll");
+    assert!(latency < Duration::from_secs(1), "took {latency:?}");
+    assert_eq!((summary.handled, summary.deleted), (1, 1));
+    assert_eq!(counts(&endpoint, &url), (0, 0));
 }

@@ -14,6 +14,12 @@ use crate::{ApiError, Error};
 /// It records what happened (deliveries and deletions per message, visibility changes,
 /// calls per operation) and can be made slow or made to fail.
 ///
+/// A FIFO queue ([`MemoryQueue::fifo`], or a URL ending `.fifo`) behaves as SQS's: each
+/// message belongs to a group ([`send_to_group`](Self::send_to_group)); a group with a
+/// message in flight delivers nothing else until that message is deleted or visible again,
+/// and a group's messages are delivered in the order sent; a deduplication id seen in the
+/// last five minutes is accepted without adding a message.
+///
 /// ```
 /// use ecs_protect::mock::MemoryQueue;
 /// use ecs_protect::sqs::{BatchEntry, QueueApi};
@@ -74,6 +80,7 @@ pub struct VisibilityChange {
 #[derive(Debug)]
 struct Shared {
     url: String,
+    fifo: bool,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -91,7 +98,11 @@ struct State {
     changes: Vec<VisibilityChange>,
     deleted: usize,
     latency: Duration,
+    /// Extra latency of the next call of an operation, one entry per call.
+    delays: HashMap<QueueOperation, VecDeque<Duration>>,
     generation: u64,
+    /// Threads waiting on `changed` (long polls, `wait_until`): no wake-up call without one.
+    waiters: usize,
 }
 
 #[derive(Debug)]
@@ -104,7 +115,13 @@ struct Stored {
     in_flight_until: Option<Instant>,
     deleted: bool,
     deletes: u32,
+    /// FIFO queues: the message group and deduplication id.
+    group: Option<String>,
+    dedup: Option<String>,
 }
+
+/// How long a FIFO queue remembers a deduplication id.
+const DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// A queued failure: makes the error the next call returns.
 struct Failure(Box<dyn Fn() -> Error + Send>);
@@ -124,13 +141,47 @@ impl Default for MemoryQueue {
 impl MemoryQueue {
     /// An empty queue named `memory://queue`.
     pub fn new() -> Self {
+        Self::with_url("memory://queue")
+    }
+
+    /// An empty FIFO queue named `memory://queue.fifo`.
+    ///
+    /// ```
+    /// use ecs_protect::mock::MemoryQueue;
+    /// use ecs_protect::sqs::QueueApi;
+    /// use std::time::Duration;
+    ///
+    /// let queue = MemoryQueue::fifo();
+    /// queue.send_to_group("a1", "a", None);
+    /// queue.send_to_group("a2", "a", None);
+    /// queue.send_to_group("b1", "b", None);
+    /// let first = queue.receive(1, Duration::ZERO, Duration::from_secs(30))?;
+    /// assert_eq!(first[0].body(), "a1");
+    /// assert_eq!(first[0].attribute("MessageGroupId"), Some("a"));
+    /// // Group a is locked while a1 is in flight: b1 comes next.
+    /// let next = queue.receive(10, Duration::ZERO, Duration::from_secs(30))?;
+    /// assert_eq!(next.iter().map(|m| m.body()).collect::<Vec<_>>(), ["b1"]);
+    /// # Ok::<(), ecs_protect::Error>(())
+    /// ```
+    pub fn fifo() -> Self {
+        Self::with_url("memory://queue.fifo")
+    }
+
+    /// An empty queue known by `url`; FIFO when it ends `.fifo`.
+    pub(crate) fn with_url(url: &str) -> Self {
         MemoryQueue {
             shared: Arc::new(Shared {
-                url: "memory://queue".to_owned(),
+                url: url.to_owned(),
+                fifo: url.ends_with(".fifo"),
                 state: Mutex::default(),
                 changed: Condvar::new(),
             }),
         }
+    }
+
+    /// Whether this is a FIFO queue.
+    pub fn is_fifo(&self) -> bool {
+        self.shared.fifo
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -140,23 +191,67 @@ impl MemoryQueue {
 
     fn touched(&self, mut state: MutexGuard<'_, State>) {
         state.generation += 1;
+        let waiters = state.waiters > 0;
         drop(state);
-        self.shared.changed.notify_all();
+        if waiters {
+            self.shared.changed.notify_all();
+        }
     }
 
-    /// Sends a message; returns its id (`m-0`, `m-1`, ...).
+    /// Sends a message; returns its id (`m-0`, `m-1`, ...). On a FIFO queue it goes to
+    /// the group `default`, deduplicated by its body.
     pub fn send(&self, body: impl Into<String>) -> String {
+        if self.shared.fifo {
+            return self.send_to_group(body, "default", None);
+        }
+        self.push(body.into(), None, None)
+    }
+
+    /// Sends a message to the FIFO group `group` with the deduplication id `dedup` (by
+    /// default the body: as a queue with content-based deduplication); returns its id, or
+    /// the id of the message sent with the same deduplication id in the last five minutes
+    /// (then nothing is added).
+    ///
+    /// # Panics
+    ///
+    /// On a standard queue (SQS refuses a group id there).
+    pub fn send_to_group(
+        &self,
+        body: impl Into<String>,
+        group: &str,
+        dedup: Option<&str>,
+    ) -> String {
+        assert!(self.shared.fifo, "send_to_group on a standard queue");
+        let body = body.into();
+        let dedup = dedup.map_or_else(|| body.clone(), str::to_owned);
+        {
+            let state = self.lock();
+            let now = SystemTime::now();
+            let seen = state.messages.iter().rev().find(|m| {
+                m.dedup.as_deref() == Some(dedup.as_str())
+                    && now.duration_since(m.sent).unwrap_or_default() < DEDUP_WINDOW
+            });
+            if let Some(seen) = seen {
+                return seen.id.clone();
+            }
+        }
+        self.push(body, Some(group.to_owned()), Some(dedup))
+    }
+
+    fn push(&self, body: String, group: Option<String>, dedup: Option<String>) -> String {
         let mut state = self.lock();
         let index = state.messages.len();
         let id = format!("m-{index}");
         state.messages.push(Stored {
             id: id.clone(),
-            body: body.into(),
+            body,
             sent: SystemTime::now(),
             receive_count: 0,
             in_flight_until: None,
             deleted: false,
             deletes: 0,
+            group,
+            dedup,
         });
         state.ready.push_back(index);
         self.touched(state);
@@ -166,6 +261,16 @@ impl MemoryQueue {
     /// Makes every call take this long before it acts (the lock is not held meanwhile).
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Makes the next call of `operation` take `delay` longer (on top of
+    /// [`set_latency`](Self::set_latency)); queue several for several calls.
+    pub fn delay_next(&self, operation: QueueOperation, delay: Duration) {
+        self.lock()
+            .delays
+            .entry(operation)
+            .or_default()
+            .push_back(delay);
     }
 
     /// Makes the next call of `operation` fail with the error `make` returns, without
@@ -208,6 +313,18 @@ impl MemoryQueue {
             .iter()
             .filter(|m| !m.deleted && m.in_flight_until.is_none_or(|until| until <= now))
             .count()
+    }
+
+    /// The ids of the messages in flight now.
+    pub fn in_flight_ids(&self) -> Vec<String> {
+        let now = Instant::now();
+        let state = self.lock();
+        state
+            .messages
+            .iter()
+            .filter(|m| !m.deleted && m.in_flight_until.is_some_and(|until| until > now))
+            .map(|m| m.id.clone())
+            .collect()
     }
 
     /// Messages in flight now (received, not deleted, visibility deadline not passed).
@@ -275,12 +392,14 @@ impl MemoryQueue {
                     drop(state);
                     return cond(self);
                 }
+                state.waiters += 1;
                 state = self
                     .shared
                     .changed
                     .wait_timeout(state, deadline - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
+                state.waiters -= 1;
             }
         }
     }
@@ -294,7 +413,17 @@ impl MemoryQueue {
                 .failures
                 .get_mut(&operation)
                 .and_then(VecDeque::pop_front);
-            (state.latency, failure)
+            let delay = state
+                .delays
+                .get_mut(&operation)
+                .and_then(VecDeque::pop_front)
+                .unwrap_or_default();
+            // A waiter on `calls` sees the call as it starts (a long poll may last).
+            state.generation += 1;
+            if state.waiters > 0 {
+                self.shared.changed.notify_all();
+            }
+            (state.latency + delay, failure)
         };
         if !latency.is_zero() {
             std::thread::sleep(latency);
@@ -400,6 +529,48 @@ fn parse_receipt(handle: &str) -> Option<(usize, u32)> {
 }
 
 impl State {
+    /// The messages a FIFO receive of up to `max` delivers, as SQS picks them: groups with
+    /// no message in flight, oldest group first, as many of one group as possible, each
+    /// group's messages in the order sent. Taken out of `ready`.
+    fn fifo_pick(&mut self, max: usize, now: Instant) -> Vec<usize> {
+        let in_flight = |m: &Stored| !m.deleted && m.in_flight_until.is_some_and(|u| u > now);
+        let locked: HashSet<&str> = self
+            .messages
+            .iter()
+            .filter(|m| in_flight(m))
+            .filter_map(|m| m.group.as_deref())
+            .collect();
+        let available: Vec<usize> = (0..self.messages.len())
+            .filter(|&i| {
+                let m = &self.messages[i];
+                !m.deleted
+                    && m.in_flight_until.is_none()
+                    && !m.group.as_deref().is_some_and(|g| locked.contains(g))
+            })
+            .collect();
+        let mut picked = Vec::new();
+        let mut groups_done: HashSet<&str> = HashSet::new();
+        for &first in &available {
+            if picked.len() >= max {
+                break;
+            }
+            let group = self.messages[first].group.as_deref().unwrap_or("");
+            if !groups_done.insert(group) {
+                continue;
+            }
+            for &i in &available {
+                if picked.len() >= max {
+                    break;
+                }
+                if self.messages[i].group.as_deref().unwrap_or("") == group {
+                    picked.push(i);
+                }
+            }
+        }
+        self.ready.retain(|i| !picked.contains(i));
+        picked
+    }
+
     /// Moves messages whose visibility deadline passed back to `ready`.
     fn expire(&mut self, now: Instant) {
         while let Some((&(until, index), ())) = self.hidden.first_key_value() {
@@ -445,10 +616,26 @@ impl QueueApi for MemoryQueue {
         loop {
             let now = Instant::now();
             state.expire(now);
-            if !state.ready.is_empty() || now >= deadline {
+            let picked = if self.shared.fifo {
+                state.fifo_pick(max, now)
+            } else {
+                Vec::new()
+            };
+            let available = if self.shared.fifo {
+                !picked.is_empty()
+            } else {
+                !state.ready.is_empty()
+            };
+            if available || now >= deadline {
+                let mut picked = picked.into_iter();
                 let mut out = Vec::new();
                 while out.len() < max {
-                    let Some(index) = state.ready.pop_front() else {
+                    let next = if self.shared.fifo {
+                        picked.next()
+                    } else {
+                        state.ready.pop_front()
+                    };
+                    let Some(index) = next else {
                         break;
                     };
                     let until = now + visibility_timeout;
@@ -463,15 +650,20 @@ impl QueueApi for MemoryQueue {
                         .duration_since(UNIX_EPOCH)
                         .unwrap_or_default()
                         .as_millis();
-                    out.push(
-                        Message::new(
-                            stored.id.clone(),
-                            receipt(index, stored.receive_count),
-                            stored.body.clone(),
-                        )
-                        .with_attribute("ApproximateReceiveCount", stored.receive_count.to_string())
-                        .with_attribute("SentTimestamp", sent_ms.to_string()),
-                    );
+                    let mut message = Message::new(
+                        stored.id.clone(),
+                        receipt(index, stored.receive_count),
+                        stored.body.clone(),
+                    )
+                    .with_attribute("ApproximateReceiveCount", stored.receive_count.to_string())
+                    .with_attribute("SentTimestamp", sent_ms.to_string());
+                    if let (Some(group), Some(dedup)) = (&stored.group, &stored.dedup) {
+                        message = message
+                            .with_attribute("MessageGroupId", group.clone())
+                            .with_attribute("MessageDeduplicationId", dedup.clone())
+                            .with_attribute("SequenceNumber", format!("{:020}", index + 1));
+                    }
+                    out.push(message);
                     state.hidden.insert((until, index), ());
                 }
                 self.touched(state);
@@ -481,12 +673,14 @@ impl QueueApi for MemoryQueue {
             if let Some((&(until, _), ())) = state.hidden.first_key_value() {
                 wake = wake.min(until);
             }
+            state.waiters += 1;
             state = self
                 .shared
                 .changed
                 .wait_timeout(state, wake.saturating_duration_since(now))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.waiters -= 1;
         }
     }
 

@@ -361,7 +361,8 @@ impl MockAws {
     }
 
     /// Creates an SQS queue named `name` (feature `sqs`) and returns its URL and the queue
-    /// itself, for sending messages and inspecting deliveries. The fake serves
+    /// itself, for sending messages and inspecting deliveries; a name ending `.fifo` makes
+    /// a FIFO queue (see [`MemoryQueue`](super::MemoryQueue)). The fake serves
     /// `ReceiveMessage`, `DeleteMessageBatch`, `ChangeMessageVisibilityBatch` and
     /// `SendMessage` on it, checking each request's SigV4 signature (service `sqs`).
     ///
@@ -379,7 +380,11 @@ impl MockAws {
     pub fn create_queue(&self, name: &str) -> (String, super::MemoryQueue) {
         let url = format!("{}/000000000000/{name}", self.url());
         let mut state = self.shared.lock();
-        let queue = state.queues.entry(url.clone()).or_default().clone();
+        let queue = state
+            .queues
+            .entry(url.clone())
+            .or_insert_with(|| super::MemoryQueue::with_url(&url))
+            .clone();
         (url, queue)
     }
 

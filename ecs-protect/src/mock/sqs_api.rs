@@ -156,10 +156,7 @@ pub(crate) fn answer(
                 .change_visibility_batch(&entries)
                 .map(|outcome| batch_answer(&outcome))
         }),
-        "SendMessage" => match request.get("MessageBody").and_then(Value::as_str) {
-            Some(body) => Ok(Ok(json!({ "MessageId": queue.send(body) }))),
-            None => Err(SqsAnswer::invalid("MessageBody is required")),
-        },
+        "SendMessage" => send(queue, &request),
         other => {
             return SqsAnswer::error(
                 400,
@@ -175,6 +172,30 @@ pub(crate) fn answer(
         Ok(Err(err)) => from_error(&err),
         Err(invalid) => invalid,
     }
+}
+
+/// `SendMessage`: on a FIFO queue `MessageGroupId` is required and
+/// `MessageDeduplicationId` optional (the body deduplicates without it, as with
+/// content-based deduplication).
+fn send(queue: &MemoryQueue, request: &Value) -> Result<Result<Value, Error>, SqsAnswer> {
+    let Some(body) = request.get("MessageBody").and_then(Value::as_str) else {
+        return Err(SqsAnswer::invalid("MessageBody is required"));
+    };
+    let text = |field: &str| request.get(field).and_then(Value::as_str);
+    if !queue.is_fifo() {
+        return Ok(Ok(json!({ "MessageId": queue.send(body) })));
+    }
+    let Some(group) = text("MessageGroupId") else {
+        return Err(SqsAnswer::error(
+            400,
+            "MissingParameter",
+            "MissingParameter",
+            true,
+            "The request must contain the parameter MessageGroupId.",
+        ));
+    };
+    let id = queue.send_to_group(body, group, text("MessageDeduplicationId"));
+    Ok(Ok(json!({ "MessageId": id })))
 }
 
 fn seconds(request: &Value, field: &str, default: u64, max: u64) -> Result<Duration, SqsAnswer> {
@@ -331,6 +352,40 @@ mod tests {
         );
         assert_eq!(got.body["Successful"][0]["Id"], "0", "{:?}", got.body);
         assert_eq!(queue.deleted(), 1);
+    }
+
+    #[test]
+    fn fifo_send_needs_a_group_and_deduplicates() {
+        let queue = MemoryQueue::with_url("http://127.0.0.1/1/q.fifo");
+        let mut queues = BTreeMap::new();
+        queues.insert("http://127.0.0.1/1/q.fifo".to_owned(), queue.clone());
+        let send = |body: &str| {
+            answer(
+                &queues,
+                "AmazonSQS.SendMessage",
+                body.replace('\'', "\"").as_bytes(),
+            )
+        };
+        let missing = send("{'QueueUrl':'http://127.0.0.1/1/q.fifo','MessageBody':'x'}");
+        assert_eq!(
+            (missing.status, missing.body["__type"].as_str()),
+            (400, Some("com.amazonaws.sqs#MissingParameter"))
+        );
+        let first = send(
+            "{'QueueUrl':'http://127.0.0.1/1/q.fifo','MessageBody':'x','MessageGroupId':'g','MessageDeduplicationId':'d'}",
+        );
+        let again = send(
+            "{'QueueUrl':'http://127.0.0.1/1/q.fifo','MessageBody':'y','MessageGroupId':'g','MessageDeduplicationId':'d'}",
+        );
+        assert_eq!(first.status, 200, "{:?}", first.body);
+        assert_eq!(first.body["MessageId"], again.body["MessageId"]);
+        assert_eq!(queue.len(), 1, "the duplicate was not added");
+        let got = answer(
+            &queues,
+            "AmazonSQS.ReceiveMessage",
+            br#"{"QueueUrl":"http://127.0.0.1/1/q.fifo","MaxNumberOfMessages":10}"#,
+        );
+        assert_eq!(got.body["Messages"][0]["Attributes"]["MessageGroupId"], "g");
     }
 
     #[test]

@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use super::consumer::{Consumer, Handler, Settings, StopCondition};
 use super::events::{HandlerError, Hooks, Summary};
+use super::retry::{MAX_VISIBILITY, RetryDelay};
 use super::wire::MAX_WAIT;
 use super::{Message, QueueApi, SqsClient};
 use crate::{Env, Error, FailurePolicy, Protector};
-
-/// The longest visibility timeout SQS accepts: 12 hours.
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 enum QueueSource {
     Url(String),
@@ -52,6 +50,7 @@ pub struct ConsumerBuilder {
     handler: Handler,
     settings: Settings,
     heartbeat_after: Option<Duration>,
+    retry: RetryDelay,
     protector: Option<Protector>,
     policy: Option<FailurePolicy>,
     stop: Option<StopCondition>,
@@ -90,9 +89,10 @@ impl ConsumerBuilder {
     {
         ConsumerBuilder {
             queue,
-            handler: Box::new(move |message| handler(message).map_err(Into::into)),
+            handler: Arc::new(move |message: &Message| handler(message).map_err(Into::into)),
             settings: Settings::default(),
             heartbeat_after: None,
+            retry: RetryDelay::default(),
             protector: None,
             policy: None,
             stop: None,
@@ -109,8 +109,8 @@ impl ConsumerBuilder {
         self
     }
 
-    /// How many messages one receive asks for (`MaxNumberOfMessages`). The consumer asks
-    /// again when fewer messages than handlers are waiting to start.
+    /// The most messages one receive asks for (`MaxNumberOfMessages`). A receive asks for
+    /// no more than the free capacity: idle handlers less the messages already waiting.
     ///
     /// Defaults to 10; 1..=10.
     pub fn batch_size(mut self, messages: usize) -> Self {
@@ -119,8 +119,8 @@ impl ConsumerBuilder {
     }
 
     /// How long a receive waits for a message to arrive (`WaitTimeSeconds`, long polling).
-    /// It also bounds how long a stop request can wait for the receive in progress; the
-    /// messages that receive returns are then made visible again at once.
+    /// It does not delay a stop: [`run`](Consumer::run) leaves a receive in progress
+    /// behind, and the messages it returns later are made visible again at once.
     ///
     /// Defaults to 20 seconds; 0..=20 seconds (SQS rounds a fraction up to whole seconds).
     pub fn wait_time(mut self, wait: Duration) -> Self {
@@ -151,12 +151,71 @@ impl ConsumerBuilder {
 
     /// Makes a message whose handler failed visible again after `delay`
     /// (`ChangeMessageVisibility`), instead of leaving it hidden until its visibility
-    /// timeout ends.
+    /// timeout ends. Replaces [`retry_backoff`](Self::retry_backoff) and
+    /// [`retry_delay`](Self::retry_delay); a handler's [`RetryAfter`](super::RetryAfter)
+    /// error wins over it.
     ///
     /// Defaults to unset (the message comes back when its visibility timeout ends); 0..=12
     /// hours.
     pub fn retry_after(mut self, delay: Duration) -> Self {
-        self.settings.retry_after = Some(delay);
+        self.retry = RetryDelay::Fixed(delay);
+        self
+    }
+
+    /// Exponential back-off for failed messages: the delay before a message comes back is
+    /// `first * 2^(receive count - 1)`, at most `max` (its `ApproximateReceiveCount`: 1 s,
+    /// 2 s, 4 s... for `first` 1 s). Replaces [`retry_after`](Self::retry_after) and
+    /// [`retry_delay`](Self::retry_delay); a handler's [`RetryAfter`](super::RetryAfter)
+    /// error wins over it.
+    ///
+    /// ```
+    /// use ecs_protect::sqs::Consumer;
+    /// use std::time::Duration;
+    ///
+    /// let builder = Consumer::builder("https://sqs.eu-west-1.amazonaws.com/1/q", |_| Ok::<(), String>(()))
+    ///     .retry_backoff(Duration::from_secs(1), Duration::from_secs(300));
+    /// # let _ = builder;
+    /// ```
+    ///
+    /// Defaults to unset; `first` up to `max`, `max` up to 12 hours.
+    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.retry = RetryDelay::Exponential { first, max };
+        self
+    }
+
+    /// The delay before a failed message comes back, as a function of the message (its
+    /// [`receive_count`](Message::receive_count), attributes, body); `None` leaves it
+    /// hidden until its visibility timeout ends. Delays are capped at 12 hours. Replaces
+    /// [`retry_after`](Self::retry_after) and [`retry_backoff`](Self::retry_backoff); a
+    /// handler's [`RetryAfter`](super::RetryAfter) error wins over it.
+    ///
+    /// Defaults to unset.
+    pub fn retry_delay(
+        mut self,
+        delay: impl Fn(&Message) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.retry = RetryDelay::Custom(Arc::new(delay));
+        self
+    }
+
+    /// How long a message may be held (waiting and running) before the heartbeat stops
+    /// extending it: an error is logged, and SQS delivers it again once its visibility
+    /// timeout ends. A stuck handler thus does not hide its message for SQS's 12 hours.
+    ///
+    /// Defaults to 1 hour; above the visibility timeout, at most 12 hours.
+    pub fn max_processing_time(mut self, limit: Duration) -> Self {
+        self.settings.max_processing_time = limit;
+        self
+    }
+
+    /// Whether an access-denied answer to a receive ends the consumer
+    /// ([`run`](Consumer::run) returns the error). By default the consumer pauses
+    /// receiving with back-off (see [`error_backoff`](Self::error_backoff)), logs each
+    /// failure at `error`, and tries again: a policy attached late is common.
+    ///
+    /// Defaults to false.
+    pub fn end_on_access_denied(mut self, end: bool) -> Self {
+        self.settings.end_on_access_denied = end;
         self
     }
 
@@ -179,7 +238,8 @@ impl ConsumerBuilder {
     }
 
     /// How long the consumer waits after a failed receive before the next one; the wait
-    /// doubles with each consecutive failure, up to 32 times this value.
+    /// doubles with each consecutive failure, up to 32 times this value. Also how long a
+    /// message refused by a protector with no back-off of its own stays hidden.
     ///
     /// Defaults to 1 second; above zero, up to 60 seconds.
     pub fn error_backoff(mut self, backoff: Duration) -> Self {
@@ -187,8 +247,11 @@ impl ConsumerBuilder {
         self
     }
 
-    /// How long, after the last handler finished, [`run`](Consumer::run) waits for other
-    /// work on the same protector before draining it (releasing protection at once).
+    /// How long, after the last handler finished, [`run`](Consumer::run) waits for the
+    /// queue calls still owed (deletes, messages given back) while SQS fails them; they
+    /// go on in the background afterwards. With a healthy queue they take a round trip.
+    /// (Earlier versions waited this long for the protector's other work and drained it;
+    /// `run` no longer drains the protector.)
     ///
     /// Defaults to 30 seconds; at most 1 hour.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
@@ -205,7 +268,9 @@ impl ConsumerBuilder {
     }
 
     /// The failure policy of each message's `acquire`. With [`FailurePolicy::Require`] a
-    /// message that cannot be protected is not handled and is made visible again at once.
+    /// message that cannot be protected is not handled: it goes back hidden for the
+    /// protector's remaining back-off ([`Protector::retry_in`]), and receiving pauses as
+    /// long.
     ///
     /// Defaults to the protector's own policy.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
@@ -216,11 +281,12 @@ impl ConsumerBuilder {
     /// When `stop` returns true, the consumer stops: no new receive starts, messages not
     /// yet started are made visible again at once, handlers in flight finish, pending
     /// deletions are flushed, and [`run`](Consumer::run) returns. It is polled often (every
-    /// 50 milliseconds while idle, before each message), so it must be cheap.
+    /// 50 milliseconds, and before each message), so it must be cheap. The consumer also
+    /// stops when its protector is shutting down.
     ///
-    /// Defaults to the process's installed [`Shutdown`](crate::Shutdown): the consumer stops
-    /// on SIGTERM/SIGINT once [`Shutdown::install`](crate::Shutdown::install) was called
-    /// (and never otherwise, unless a permanent receive error ends it).
+    /// Defaults to the process's [`Shutdown`](crate::Shutdown): `run` installs it
+    /// ([`Shutdown::install`](crate::Shutdown::install), once per process), so the
+    /// consumer stops on SIGTERM or SIGINT.
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));
         self
@@ -292,6 +358,7 @@ impl ConsumerBuilder {
             .heartbeat_after
             .unwrap_or(settings.visibility_timeout / 2);
         check(&settings)?;
+        check_retry(&self.retry)?;
         let queue: Arc<dyn QueueApi> = match self.queue {
             QueueSource::Api(queue) => queue,
             QueueSource::Url(url) => Arc::new(SqsClient::from_env(&url, &self.env)?),
@@ -302,10 +369,12 @@ impl ConsumerBuilder {
             settings,
             protector: self.protector.unwrap_or_else(|| crate::global().clone()),
             policy: self.policy,
+            installs_shutdown: self.stop.is_none(),
             stop: self
                 .stop
                 .unwrap_or_else(|| Arc::new(crate::shutdown::installed_requested)),
-            hooks: self.hooks,
+            retry: self.retry,
+            hooks: Arc::new(self.hooks),
         })
     }
 }
@@ -350,13 +419,14 @@ fn check(s: &Settings) -> Result<(), Error> {
             ),
         ));
     }
-    if let Some(delay) = s.retry_after {
-        if delay > MAX_VISIBILITY {
-            return Err(Error::config(
-                origin("retry_after"),
-                format!("expected at most 12 hours, got {delay:?}"),
-            ));
-        }
+    if s.max_processing_time <= s.visibility_timeout || s.max_processing_time > MAX_VISIBILITY {
+        return Err(Error::config(
+            origin("max_processing_time"),
+            format!(
+                "expected above the visibility timeout ({:?}) and at most 12 hours, got {:?}",
+                s.visibility_timeout, s.max_processing_time
+            ),
+        ));
     }
     if !(1..=super::MAX_BATCH).contains(&s.delete_batch_size) {
         return Err(Error::config(
@@ -388,6 +458,25 @@ fn check(s: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
+fn check_retry(retry: &RetryDelay) -> Result<(), Error> {
+    match *retry {
+        RetryDelay::Fixed(delay) if delay > MAX_VISIBILITY => Err(Error::config(
+            "ConsumerBuilder::retry_after",
+            format!("expected at most 12 hours, got {delay:?}"),
+        )),
+        RetryDelay::Exponential { first, max } if first > max || max > MAX_VISIBILITY => {
+            Err(Error::config(
+                "ConsumerBuilder::retry_backoff",
+                format!(
+                    "expected first up to max and max at most 12 hours, got first {first:?}, \
+                     max {max:?}"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl fmt::Debug for ConsumerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let queue: &dyn fmt::Debug = match &self.queue {
@@ -398,6 +487,7 @@ impl fmt::Debug for ConsumerBuilder {
             .field("queue", queue)
             .field("settings", &self.settings)
             .field("heartbeat_after", &self.heartbeat_after)
+            .field("retry", &self.retry)
             .field("protector", &self.protector)
             .field("policy", &self.policy)
             .field("hooks", &self.hooks)

@@ -82,28 +82,47 @@ pub(crate) trait Transport: Send + Sync + fmt::Debug {
 }
 
 /// The crate's signed AWS client as the SQS transport: SigV4 with the environment's
-/// credentials, the standard retry mode and the clock-skew correction. Its read timeout
-/// outlasts the longest long poll (20 s) by [`READ_MARGIN`].
+/// credentials and the clock-skew correction.
+///
+/// Receives go through a client whose read timeout outlasts the longest long poll (20 s)
+/// by [`READ_MARGIN`], with the standard retry mode. Deletes and visibility changes
+/// (heartbeats among them) go through one with short timeouts and a single attempt: the
+/// consumer retries them itself, on its own schedule, while the visibility lasts.
 #[derive(Debug)]
 struct Signed {
-    client: SignedClient,
+    poll: SignedClient,
+    call: SignedClient,
 }
 
 /// How much longer than a long poll the transport waits for an answer.
 const READ_MARGIN: Duration = Duration::from_secs(10);
+/// Timeouts of deletes and visibility changes: SQS answers them in milliseconds.
+const CALL_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    read: Duration::from_secs(3),
+};
 
 impl Signed {
     fn from_env(env: &Env) -> Result<Self, Error> {
-        let timeouts = Timeouts {
+        let poll_timeouts = Timeouts {
             connect: Duration::from_secs(3),
             read: wire::MAX_WAIT + READ_MARGIN,
         };
+        let credentials = Arc::new(credentials::default_chain(env)?);
+        let mut once = RetryPolicy::from_env(env)?;
+        once.max_attempts = 1;
         Ok(Signed {
-            client: SignedClient::new(
-                HttpClient::for_aws(timeouts, env)?,
-                Arc::new(credentials::default_chain(env)?),
+            poll: SignedClient::new(
+                HttpClient::for_aws(poll_timeouts, env)?,
+                credentials.clone(),
                 wire::SIGNING_NAME,
                 RetryPolicy::from_env(env)?,
+            ),
+            call: SignedClient::new(
+                HttpClient::for_aws(CALL_TIMEOUTS, env)?,
+                credentials,
+                wire::SIGNING_NAME,
+                once,
             ),
         })
     }
@@ -118,7 +137,11 @@ impl Transport for Signed {
             .iter()
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
-        let response = self.client.send(&AwsRequest {
+        let client = match request.operation {
+            Operation::ReceiveMessage => &self.poll,
+            Operation::DeleteMessageBatch | Operation::ChangeMessageVisibilityBatch => &self.call,
+        };
+        let response = client.send(&AwsRequest {
             operation: request.operation.name(),
             region: &request.region,
             url: &url,

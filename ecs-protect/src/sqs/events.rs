@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::Message;
 use crate::Error;
@@ -25,18 +26,25 @@ pub(crate) struct Hooks {
     pub(crate) stopped: Option<StoppedHook>,
 }
 
+/// Runs a hook; a panic in it is caught and logged, so it never stops a consumer thread.
+fn guarded(name: &str, hook: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(hook)).is_err() {
+        log::error!("sqs: the {name} hook panicked; the consumer goes on");
+    }
+}
+
 impl Hooks {
     pub(crate) fn message_received(&self, message: &Message) {
         log::debug!("sqs: received message {}", message.id());
         if let Some(hook) = &self.message_received {
-            hook(message);
+            guarded("on_message_received", || hook(message));
         }
     }
 
     pub(crate) fn message_processed(&self, message: &Message) {
         log::debug!("sqs: processed message {}", message.id());
         if let Some(hook) = &self.message_processed {
-            hook(message);
+            guarded("on_message_processed", || hook(message));
         }
     }
 
@@ -46,21 +54,21 @@ impl Hooks {
             message.id()
         );
         if let Some(hook) = &self.processing_error {
-            hook(message, err);
+            guarded("on_processing_error", || hook(message, err));
         }
     }
 
     pub(crate) fn error(&self, what: &str, err: &Error) {
         log::error!("sqs: {what}: {err}");
         if let Some(hook) = &self.error {
-            hook(err);
+            guarded("on_error", || hook(err));
         }
     }
 
     pub(crate) fn stopped(&self, summary: &Summary) {
         log::info!("sqs: consumer stopped: {summary}");
         if let Some(hook) = &self.stopped {
-            hook(summary);
+            guarded("on_stopped", || hook(summary));
         }
     }
 }
@@ -79,9 +87,11 @@ impl fmt::Debug for Hooks {
 
 /// What a [`Consumer::run`](super::Consumer::run) did, returned when it stops.
 ///
-/// Every received message ends in exactly one of: handled (then deleted, or retried by the
-/// delete batching and logged if that failed), failed (left for redelivery), returned
-/// (made visible again unhandled: at shutdown or when protection was refused).
+/// Every received message ends in one of: handled (then deleted, or logged if the delete
+/// failed until its visibility ran out), failed (left for redelivery), returned (made
+/// visible again unhandled: at shutdown, when protection was refused, or behind a failed
+/// message of its FIFO group), lost (its receipt became invalid, or its visibility ran out
+/// before it started: SQS delivers it again).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -101,20 +111,30 @@ pub struct Summary {
     pub refused: u64,
     /// Visibility-timeout extensions made by the heartbeat (one per message per extension).
     pub extended: u64,
+    /// Messages lost to this consumer: SQS called their receipt invalid (to a heartbeat or a
+    /// delete), or their visibility ran out before they started. Never deleted by this
+    /// consumer; SQS delivers them again. Each is logged at `error`.
+    pub lost: u64,
+    /// The most messages held at once (received and not finished); at most
+    /// [`handlers`](super::ConsumerBuilder::handlers).
+    pub max_held: u64,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "received {}, handled {}, failed {}, deleted {}, returned {}, refused {}, extended {}",
+            "received {}, handled {}, failed {}, deleted {}, returned {}, refused {}, extended {}, \
+             lost {}, at most {} held at once",
             self.received,
             self.handled,
             self.failed,
             self.deleted,
             self.returned,
             self.refused,
-            self.extended
+            self.extended,
+            self.lost,
+            self.max_held
         )
     }
 }

@@ -1,0 +1,385 @@
+//! A handler thread: takes the next message that may start, or receives for the free
+//! capacity when none waits, and handles each message under a protector guard.
+//!
+//! Receiving on a handler thread (one receive at a time) keeps a message's way from the
+//! queue to its handler free of hand-offs. The thread is detached: one left in a long poll
+//! when `run` returns gives its messages back when the poll ends.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Message;
+use super::retry::MAX_VISIBILITY;
+use super::shared::{Held, Owing, STOP_POLL, Shared, State};
+use crate::{Error, FailurePolicy};
+
+/// Runs until stop (or until `run` returned).
+pub(crate) fn work(shared: Arc<Shared>) {
+    while let Some((key, message)) = next(&shared) {
+        handle(&shared, key, &message);
+    }
+}
+
+/// The next message to handle, receiving when nothing waits; `None` once stopping.
+fn next(shared: &Shared) -> Option<(u64, Arc<Message>)> {
+    let mut state = shared.lock();
+    loop {
+        if state.finished || shared.stopping(&mut state) {
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(taken) = take(shared, &mut state, now) {
+            state.busy += 1;
+            return Some(taken);
+        }
+        if let Some(max) = may_receive(shared, &mut state, now) {
+            drop(state);
+            receive(shared, max);
+            state = shared.lock();
+            continue;
+        }
+        let wake = state
+            .paused_until
+            .map_or(STOP_POLL, |until| until.saturating_duration_since(now))
+            .min(STOP_POLL);
+        state.idle += 1;
+        state = shared.wait(&shared.work, state, wake);
+        state.idle -= 1;
+    }
+}
+
+/// Takes the first waiting message that may start: on a FIFO queue, the first of a group
+/// with none running. A waiting message whose visibility ran out is dropped (SQS may have
+/// given it to someone else).
+fn take(shared: &Shared, state: &mut State, now: Instant) -> Option<(u64, Arc<Message>)> {
+    let mut index = 0;
+    while index < state.waiting.len() {
+        let key = state.waiting[index];
+        let Some(held) = state.held.get(&key) else {
+            state.waiting.remove(index);
+            continue;
+        };
+        if held.visible_until <= now {
+            state.waiting.remove(index);
+            if let Some(held) = state.held.remove(&key) {
+                state.lose(
+                    &held.message,
+                    "its visibility timeout ran out before it started",
+                );
+                state.return_group(held.group.as_deref(), now);
+            }
+            continue;
+        }
+        if shared.fifo {
+            if let Some(group) = &held.group {
+                if state.running_groups.contains(group) {
+                    index += 1;
+                    continue;
+                }
+                let group = group.clone();
+                state.running_groups.insert(group);
+            }
+        }
+        state.waiting.remove(index);
+        let held = state.held.get_mut(&key)?;
+        held.running = true;
+        return Some((key, held.message.clone()));
+    }
+    None
+}
+
+/// How many messages to receive now, if any: the free capacity (idle handlers minus
+/// waiting messages), while no other receive is in progress and receiving is not paused.
+fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize> {
+    if state.receiving > 0 || state.paused_until.is_some_and(|until| until > now) {
+        return None;
+    }
+    let handlers = shared.settings.handlers;
+    let free = handlers.saturating_sub(state.busy + state.waiting.len());
+    if free == 0 {
+        return None;
+    }
+    if shared.policy == FailurePolicy::Require {
+        if let Some(backoff) = shared.protector.retry_in() {
+            log::info!(
+                "sqs: pausing receives for {backoff:?}: the protector refuses protection meanwhile"
+            );
+            state.paused_until = Some(now + backoff);
+            return None;
+        }
+    }
+    let max = free.min(shared.settings.batch_size);
+    state.receiving = max;
+    Some(max)
+}
+
+fn receive(shared: &Shared, max: usize) {
+    let settings = &shared.settings;
+    let sent = Instant::now();
+    let result = shared
+        .queue
+        .receive(max, settings.wait_time, settings.visibility_timeout);
+    match result {
+        Ok(messages) => {
+            for message in &messages {
+                shared.hooks.message_received(message);
+            }
+            accept(shared, messages, sent);
+        }
+        Err(err) => {
+            shared.hooks.error("receive failed", &err);
+            let mut state = shared.lock();
+            state.receiving = 0;
+            let now = Instant::now();
+            if is_fatal(&err) || (settings.end_on_access_denied && is_access_denied(&err)) {
+                log::error!("sqs: stopping the consumer: this receive error is permanent");
+                state.fatal = Some(err);
+                shared.begin_stop(&mut state, "a permanent receive error");
+                return;
+            }
+            state.receive_failures = state.receive_failures.saturating_add(1);
+            let factor = 1u32 << (state.receive_failures - 1).min(5);
+            let backoff = settings.error_backoff * factor;
+            if is_access_denied(&err) {
+                log::error!(
+                    "sqs: access to the queue is denied; receiving again in {backoff:?} (a \
+                     policy may not be attached yet)"
+                );
+            }
+            state.paused_until = Some(now + backoff);
+            drop(state);
+            shared.work.notify_all();
+        }
+    }
+}
+
+/// Takes received messages in, or gives them back when the consumer is stopping (or
+/// `run` already returned: then this thread makes them visible again itself).
+fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
+    let settings = &shared.settings;
+    let visible_until = sent + settings.visibility_timeout;
+    let mut state = shared.lock();
+    state.receiving = 0;
+    state.receive_failures = 0;
+    if messages.is_empty() {
+        return; // this thread receives again
+    }
+    state.summary.received += messages.len() as u64;
+    let mut held: Vec<Held> = messages
+        .into_iter()
+        .map(|message| Held {
+            group: shared
+                .fifo
+                .then(|| message.attribute("MessageGroupId").unwrap_or("").to_owned()),
+            message: Arc::new(message),
+            received: sent,
+            visible_until,
+            next_extend: sent + settings.heartbeat_after,
+            extending: false,
+            overran: false,
+            lost: false,
+            running: false,
+        })
+        .collect();
+    if state.finished {
+        drop(state);
+        give_back_now(shared, &held);
+        return;
+    }
+    let now = Instant::now();
+    if shared.stop_seen() {
+        for message in &held {
+            state.owe(message, Owing::Return, Duration::ZERO, now);
+        }
+        drop(state);
+        shared.upkeep.notify_all();
+        return;
+    }
+    // This thread takes one message; an idle thread for each other one, and one more to
+    // receive meanwhile.
+    let wake = held.len().min(state.idle);
+    for message in held.drain(..) {
+        let key = state.next_key();
+        state.waiting.push_back(key);
+        state.held.insert(key, message);
+    }
+    state.note_held();
+    drop(state);
+    for _ in 0..wake {
+        shared.work.notify_one();
+    }
+}
+
+/// Makes messages a receive returned after `run` ended visible again at once.
+fn give_back_now(shared: &Shared, held: &[Held]) {
+    let entries: Vec<_> = held
+        .iter()
+        .enumerate()
+        .map(|(i, h)| super::BatchEntry {
+            id: i.to_string(),
+            receipt_handle: h.message.receipt_handle().to_owned(),
+            visibility_timeout: Duration::ZERO,
+        })
+        .collect();
+    match shared.queue.change_visibility_batch(&entries) {
+        Ok(outcome) if outcome.failed.is_empty() => log::info!(
+            "sqs: a receive that ended after the consumer stopped returned {} messages; made \
+             visible again",
+            entries.len()
+        ),
+        Ok(_) | Err(_) => log::warn!(
+            "sqs: a receive that ended after the consumer stopped returned {} messages; they \
+             come back when their visibility timeout ends",
+            entries.len()
+        ),
+    }
+}
+
+fn handle(shared: &Shared, key: u64, message: &Arc<Message>) {
+    let guard = shared
+        .protector
+        .acquire_with(shared.policy)
+        .and_then(|guard| {
+            // After SIGTERM ECS has decided to stop the task: a message not yet started goes
+            // back to the queue, whatever the policy, rather than run unprotected.
+            if !guard.is_protected() && shared.protector.is_shutting_down() {
+                Err(Error::ShuttingDown)
+            } else {
+                Ok(guard)
+            }
+        });
+    let guard = match guard {
+        Ok(guard) => guard,
+        Err(err) => return refused(shared, key, message, &err),
+    };
+    let outcome = match catch_unwind(AssertUnwindSafe(|| (shared.handler)(message))) {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(panic_message(panic.as_ref()).into()),
+    };
+    drop(guard);
+    let retry = match &outcome {
+        Ok(()) => None,
+        Err(err) => shared.retry.delay(message, err),
+    };
+    let now = Instant::now();
+    let mut state = shared.lock();
+    if let Some(held) = state.finish(key) {
+        match &outcome {
+            Ok(()) => {
+                state.summary.handled += 1;
+                if !held.lost {
+                    let due = now + shared.settings.delete_interval;
+                    state.owe(&held, Owing::Delete, Duration::ZERO, due);
+                }
+            }
+            Err(_) => {
+                state.summary.failed += 1;
+                if let (Some(delay), false) = (retry, held.lost) {
+                    state.owe(&held, Owing::Retry, delay, now);
+                }
+                state.return_group(held.group.as_deref(), now);
+            }
+        }
+        let flush = state.deletes.len() >= shared.settings.delete_batch_size
+            || state.deletes.len() == 1
+            || !state.changes.is_empty();
+        // This thread looks for work itself; others only for a FIFO group it unlocked.
+        let unlocked = held.group.is_some() && !state.waiting.is_empty();
+        drop(state);
+        if flush {
+            shared.upkeep.notify_all();
+        }
+        if unlocked {
+            shared.work.notify_all();
+        }
+    } else {
+        drop(state);
+    }
+    if shared.stop_seen() {
+        shared.done.notify_all();
+    }
+    match outcome {
+        Ok(()) => shared.hooks.message_processed(message),
+        Err(err) => shared.hooks.processing_error(message, &err),
+    }
+}
+
+/// The protector refused: the message goes back, hidden for the protector's remaining
+/// back-off (so it is not received again before protection can be asked again), and
+/// receiving pauses as long.
+fn refused(shared: &Shared, key: u64, message: &Message, err: &Error) {
+    // A refusal with no back-off to wait out (a protector that cannot work at all) still
+    // waits `error_backoff`, so a message is never refused in a loop.
+    let backoff = match err {
+        Error::ShuttingDown => None,
+        _ => Some(
+            shared
+                .protector
+                .retry_in()
+                .unwrap_or(shared.settings.error_backoff),
+        ),
+    };
+    let timeout = backoff.unwrap_or(Duration::ZERO).min(MAX_VISIBILITY);
+    let level = match err {
+        Error::ShuttingDown => log::Level::Debug,
+        _ => log::Level::Warn,
+    };
+    log::log!(
+        level,
+        "sqs: message {} not handled: task protection refused ({err}); returning it to the \
+         queue, visible again in {timeout:?}",
+        message.id()
+    );
+    let now = Instant::now();
+    let mut state = shared.lock();
+    if let Some(until) = backoff.map(|b| now + b) {
+        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+    }
+    state.summary.refused += 1;
+    if let Some(held) = state.finish(key) {
+        if !held.lost {
+            state.owe(&held, Owing::Return, timeout, now);
+        }
+        state.return_group(held.group.as_deref(), now);
+    }
+    drop(state);
+    shared.notify_all();
+}
+
+/// Whether a receive error means the consumer cannot work at all until someone fixes it
+/// (access denied aside: that pauses, unless the consumer was told to end).
+fn is_fatal(err: &Error) -> bool {
+    matches!(err, Error::Config { .. })
+        || err.as_api().is_some_and(|api| {
+            matches!(
+                api.code.as_str(),
+                "QueueDoesNotExist"
+                    | "AWS.SimpleQueueService.NonExistentQueue"
+                    | "InvalidAddress"
+                    | "InvalidSecurity"
+                    | "MissingAuthenticationToken"
+            )
+        })
+}
+
+/// Whether a receive error is a refusal of the caller: access denied, or credentials SQS
+/// does not accept. Often temporary (a policy attached late, credentials rotated).
+pub(crate) fn is_access_denied(err: &Error) -> bool {
+    err.as_api().is_some_and(|api| {
+        api.is_permanent()
+            || matches!(
+                api.code.as_str(),
+                "AccessDenied" | "AccessDeniedException" | "KMS.AccessDeniedException"
+            )
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload");
+    format!("handler panicked: {text}")
+}

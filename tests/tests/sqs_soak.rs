@@ -1,0 +1,250 @@
+//! A randomized soak of the SQS consumer against the in-memory queue with queue faults:
+//! slow and failing receives, failing and slow deletes and visibility changes, receipts
+//! SQS calls invalid, handlers that fail or panic, and stops and restarts mid-run.
+//!
+//! The seed is printed; replay a run with `SQS_SOAK_SEED=<seed>`; soak longer with
+//! `SQS_SOAK_ROUNDS=<n>` (default 4). Invariants, checked as
+//! each handler starts and at the end of each round:
+//! - no message is handled by two threads at once;
+//! - none is lost: every message is handled successfully and deleted in the end;
+//! - at most `handlers` messages are held at once (the summary's `max_held`);
+//! - on a FIFO queue, a message starts only after every earlier message of its group
+//!   succeeded.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ecs_protect::Error;
+use ecs_protect::Protector;
+use ecs_protect::mock::{MemoryQueue, QueueOperation, RecordingBackend};
+use ecs_protect::sqs::ConsumerBuilder;
+
+/// A small deterministic generator (xorshift64*), so a seed replays a run.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed() -> u64 {
+    let seed = match std::env::var("SQS_SOAK_SEED") {
+        Ok(text) => text.parse().expect("SQS_SOAK_SEED is a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    };
+    println!("sqs soak seed: {seed} (replay: SQS_SOAK_SEED={seed})");
+    seed | 1
+}
+
+fn transport_error() -> Error {
+    Error::Transport {
+        endpoint: "memory://queue".into(),
+        timed_out: true,
+        source: Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+    }
+}
+
+/// What the handlers saw, shared with the checks.
+#[derive(Default)]
+struct Seen {
+    running: HashSet<String>,
+    /// Message ids handled successfully.
+    succeeded: HashSet<String>,
+    violations: Vec<String>,
+}
+
+#[test]
+fn the_consumer_keeps_its_invariants_under_random_queue_faults() {
+    let mut rng = Rng(seed());
+    let rounds: u32 = std::env::var("SQS_SOAK_ROUNDS").map_or(4, |n| n.parse().expect("a number"));
+    for round in 0..rounds {
+        let fifo = round % 2 == 1;
+        soak_round(&mut rng, round, fifo);
+    }
+}
+
+fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
+    let queue = if fifo {
+        MemoryQueue::fifo()
+    } else {
+        MemoryQueue::new()
+    };
+    let messages = 15 + rng.below(20) as usize;
+    let groups = 1 + rng.below(5);
+    // Sequence numbers by message id: (group, position in its group).
+    let mut order: HashMap<String, (String, usize)> = HashMap::new();
+    let mut per_group: HashMap<String, Vec<String>> = HashMap::new();
+    for i in 0..messages {
+        if fifo {
+            let group = format!("g{}", rng.below(groups));
+            let id = queue.send_to_group(format!("{round}-{i}"), &group, None);
+            let list = per_group.entry(group.clone()).or_default();
+            order.insert(id.clone(), (group, list.len()));
+            list.push(id);
+        } else {
+            queue.send(format!("{round}-{i}"));
+        }
+    }
+    let handlers = 1 + rng.below(6) as usize;
+    let batch = 1 + rng.below(10) as usize;
+    let visibility = Duration::from_millis(1500 + rng.below(1000));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let backend = RecordingBackend::new();
+    let protector = Protector::with_backend(backend.clone());
+    println!(
+        "round {round}: {} queue, {messages} messages, {groups} groups, {handlers} handlers, \
+         batch {batch}, visibility {visibility:?}",
+        if fifo { "FIFO" } else { "standard" }
+    );
+
+    // Faults, injected from another thread every 50 ms, each kind only once the previous
+    // one of its operation was consumed by a call (faults never pile up).
+    let chaos_done = Arc::new(AtomicBool::new(false));
+    let chaos = {
+        let (queue, done, mut rng) = (queue.clone(), chaos_done.clone(), rng.clone());
+        std::thread::spawn(move || {
+            let mut armed_at: HashMap<QueueOperation, usize> = HashMap::new();
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                let op = match rng.below(3) {
+                    0 => QueueOperation::Receive,
+                    1 => QueueOperation::DeleteBatch,
+                    _ => QueueOperation::ChangeVisibilityBatch,
+                };
+                let calls = queue.calls(op);
+                if armed_at.get(&op).is_some_and(|&at| calls <= at) {
+                    continue; // the last fault of this operation is still pending
+                }
+                armed_at.insert(op, calls);
+                match rng.below(4) {
+                    0 => queue.delay_next(op, Duration::from_millis(rng.below(300))),
+                    1 => queue.fail_next(op, transport_error),
+                    2 if op == QueueOperation::DeleteBatch => {
+                        queue.fail_next_entry(op, "ReceiptHandleIsInvalid", true);
+                    }
+                    2 if op == QueueOperation::ChangeVisibilityBatch => {
+                        queue.fail_next_entry(op, "InternalError", false);
+                    }
+                    _ => {
+                        armed_at.remove(&op);
+                    }
+                }
+            }
+        })
+    };
+    rng.next(); // the chaos thread has its own copy; move on from it
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut runs = 0;
+    while !queue.is_empty() {
+        if Instant::now() >= deadline {
+            for id in queue.in_flight_ids() {
+                let changes: Vec<_> = queue
+                    .visibility_changes()
+                    .into_iter()
+                    .filter(|c| c.message_id == id)
+                    .map(|c| (c.timeout, c.at.elapsed()))
+                    .collect();
+                println!(
+                    "{id}: {} deliveries, {} deletes, changes (timeout, ago): {changes:?}",
+                    queue.deliveries(&id),
+                    queue.deletes(&id)
+                );
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: {} messages left after 120 s ({} visible, in flight: {:?})",
+            queue.len(),
+            queue.visible(),
+            queue.in_flight_ids()
+        );
+        runs += 1;
+        // Each run stops at a random point, or once everything is deleted.
+        let stop_after = Duration::from_millis(300 + rng.below(3000));
+        let started = Instant::now();
+        let (watch, inside, order) = (queue.clone(), seen.clone(), order.clone());
+        let per_group = per_group.clone();
+        let handler_rng = Arc::new(Mutex::new(Rng(rng.next() | 1)));
+        let consumer = ConsumerBuilder::with_queue(queue.clone(), move |m| {
+            let id = m.id().to_owned();
+            {
+                let mut seen = inside.lock().unwrap();
+                if !seen.running.insert(id.clone()) {
+                    seen.violations.push(format!("{id} handled twice at once"));
+                }
+                if let Some((group, position)) = order.get(&id) {
+                    for earlier in &per_group[group][..*position] {
+                        if !seen.succeeded.contains(earlier) {
+                            seen.violations
+                                .push(format!("{id} of {group} started before {earlier}"));
+                        }
+                    }
+                }
+            }
+            let (work, outcome) = {
+                let mut rng = handler_rng.lock().unwrap();
+                (rng.below(30), rng.below(100))
+            };
+            std::thread::sleep(Duration::from_millis(work));
+            let mut seen = inside.lock().unwrap();
+            seen.running.remove(&id);
+            match outcome {
+                0..=7 => Err(format!("{id} fails")),
+                8 => {
+                    drop(seen);
+                    panic!("{id} panics")
+                }
+                _ => {
+                    seen.succeeded.insert(id);
+                    Ok(())
+                }
+            }
+        })
+        .protector(protector.clone())
+        .handlers(handlers)
+        .batch_size(batch)
+        .wait_time(Duration::from_millis(50))
+        .visibility_timeout(visibility)
+        .heartbeat_after(visibility / 4)
+        .retry_after(Duration::from_millis(rng.below(200)))
+        .delete_interval(Duration::from_millis(rng.below(50)))
+        .error_backoff(Duration::from_millis(20))
+        .stop_when(move || watch.is_empty() || started.elapsed() >= stop_after)
+        .build()
+        .expect("valid settings");
+        let summary = consumer.run().expect("no permanent error");
+        assert!(
+            summary.max_held <= handlers as u64,
+            "round {round}: {} held with {handlers} handlers: {summary}",
+            summary.max_held
+        );
+        let violations = &seen.lock().unwrap().violations;
+        assert!(violations.is_empty(), "round {round}: {violations:?}");
+    }
+    chaos_done.store(true, Ordering::SeqCst);
+    chaos.join().unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert!(seen.violations.is_empty(), "{:?}", seen.violations);
+    assert_eq!(
+        seen.succeeded.len(),
+        messages,
+        "round {round}: not every message succeeded"
+    );
+    assert!(queue.is_empty(), "round {round}: messages left");
+    assert!(!protector.is_shutting_down());
+    println!("round {round}: done in {runs} runs");
+}
