@@ -343,6 +343,11 @@ fn refused(shared: &Shared, key: u64, message: &Message, err: &Error) {
         }
         state.return_group(held.group.as_deref(), now);
     }
+    if matches!(err, Error::ShuttingDown) {
+        // ECS is stopping the task: receiving again would only hide messages from the
+        // tasks that replace this one.
+        shared.begin_stop(&mut state, "the protector is shutting down");
+    }
     drop(state);
     shared.notify_all();
 }
