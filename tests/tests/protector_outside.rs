@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MockAws, Operation};
 use ecs_protect::{Env, Protector, State};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(ms(2));
-    }
-}
+use ecs_protect_tests::{DEADLINE, eventually, ms};
 
 /// A protector on `ecs` with these extra variables.
 fn protector(ecs: &MockAws, vars: &[(&str, &str)]) -> Protector {
