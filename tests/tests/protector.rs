@@ -230,18 +230,19 @@ fn continuous_work_gets_breathing_windows() {
     // Protection was off for at least the window each time, and taken again afterwards.
     let mut windows = 0;
     for pair in calls.windows(2) {
-        if pair[0].change == Protection::Off && pair[0].ok {
-            if let Protection::On { .. } = pair[1].change {
-                windows += 1;
-                assert!(pair[1].started - pair[0].ended >= window, "{pair:?}");
-                // Work waited through the window and resumed after it.
-                assert!(spans.iter().any(|&(start, _)| start > pair[1].ended));
-                assert!(
-                    !spans
-                        .iter()
-                        .any(|&(start, end)| start < pair[1].ended && end > pair[0].started)
-                );
-            }
+        if pair[0].change == Protection::Off
+            && pair[0].ok
+            && let Protection::On { .. } = pair[1].change
+        {
+            windows += 1;
+            assert!(pair[1].started - pair[0].ended >= window, "{pair:?}");
+            // Work waited through the window and resumed after it.
+            assert!(spans.iter().any(|&(start, _)| start > pair[1].ended));
+            assert!(
+                !spans
+                    .iter()
+                    .any(|&(start, end)| start < pair[1].ended && end > pair[0].started)
+            );
         }
     }
     assert!(windows >= 2, "{calls:?}");
