@@ -381,13 +381,12 @@ impl Protector {
                 s.waiting -= 1;
                 continue;
             }
-            if let Some(id) = joined.take() {
-                if let Some((failed, err)) = &s.failed {
-                    if *failed == id {
-                        let err = duplicate(err);
-                        return self.refuse(s, policy, err);
-                    }
-                }
+            if let Some(id) = joined.take()
+                && let Some((failed, err)) = &s.failed
+                && *failed == id
+            {
+                let err = duplicate(err);
+                return self.refuse(s, policy, err);
             }
             match s.phase {
                 Phase::Draining { .. } | Phase::Window { .. } => {

@@ -227,10 +227,10 @@ impl Shutdown {
             return;
         }
         linked.retain(Link::request_shutdown);
-        if self.inner.installed {
-            if let Some(global) = crate::global::get() {
-                global.request_shutdown();
-            }
+        if self.inner.installed
+            && let Some(global) = crate::global::get()
+        {
+            global.request_shutdown();
         }
         self.inner.propagated.store(true, Ordering::Release);
         self.inner.changed.notify_all();

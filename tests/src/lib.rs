@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// How long a test waits for something that should happen promptly.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
 /// How often [`wait_until`] looks at a condition that nothing signals.
 const POLL: Duration = Duration::from_millis(2);
 
@@ -171,5 +176,11 @@ impl Drop for EventChild {
     }
 }
 
+/// SQS consumers on an in-memory queue under a deadline.
+pub mod consumer;
+/// The errors tests inject, one constructor per kind.
+pub mod errors;
 /// Worker processes of one task for the multi-process tests.
 pub mod processes;
+/// A seeded generator and the soaks' replayable seeds.
+pub mod rng;

@@ -3,38 +3,10 @@
 //! and records whether protection was on at each instant a handler ran.
 
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ecs_protect::mock::{MockAws, Operation, Outcome};
+use ecs_protect_tests::processes::Clock;
 use ecs_protect_tests::{DEADLINE, output_within};
-
-/// Maps a Unix-epoch timestamp from the child onto this process's `Instant`s.
-struct Clock {
-    instant: Instant,
-    nanos: u128,
-}
-
-impl Clock {
-    fn now() -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_nanos();
-        Clock {
-            instant: Instant::now(),
-            nanos,
-        }
-    }
-
-    fn instant(&self, nanos: u128) -> Instant {
-        let offset = |d: u128| Duration::from_nanos(u64::try_from(d).expect("within 584 years"));
-        if nanos >= self.nanos {
-            self.instant + offset(nanos - self.nanos)
-        } else {
-            self.instant - offset(self.nanos - nanos)
-        }
-    }
-}
 
 fn run_worker(mock: &MockAws, extra: &[(&str, &str)]) -> Vec<(u64, u128, u128)> {
     let output = output_within(

@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{Call, RecordingBackend};
 use ecs_protect::{
-    ApiError, Backend, Config, ConfigBuilder, Drained, Error, FailurePolicy, Protection,
-    ProtectionState, Protector, RefusalReason, State,
+    Backend, Config, ConfigBuilder, Drained, Error, FailurePolicy, Protection, ProtectionState,
+    Protector, RefusalReason, State,
 };
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+use ecs_protect_tests::errors::{access_denied, blocked, throttled, transport_error};
+use ecs_protect_tests::rng::Rng;
+use ecs_protect_tests::{DEADLINE, eventually, ms};
 
 /// Short durations; a max hold far away unless a test wants windows.
 fn fast() -> ConfigBuilder {
@@ -40,55 +37,6 @@ fn last_ok_is_off(calls: &[Call]) -> bool {
         .is_some_and(|c| c.change == Protection::Off)
 }
 
-/// Waits for `cond` with a deadline, without sleeping blindly: polls a condition that only
-/// the protector's own threads can make true.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(ms(1));
-    }
-}
-
-fn transport_error() -> Error {
-    Error::Transport {
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        timed_out: true,
-        source: "connection reset".into(),
-    }
-}
-
-fn blocked() -> Error {
-    Error::TaskRefused {
-        reason: RefusalReason::DeploymentBlocked,
-        detail: None,
-        arn: Some("arn:aws:ecs:eu-west-1:1:task/c/t".into()),
-    }
-}
-
-fn access_denied() -> Error {
-    Error::from(ApiError {
-        operation: "UpdateTaskProtection".into(),
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        status: 400,
-        code: "AccessDeniedException".into(),
-        message: Some("not authorized".into()),
-        request_id: None,
-    })
-}
-
-/// A tiny deterministic generator for random latencies and work durations.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 #[test]
 fn stress_sixteen_threads_every_unit_protected_throughout() {
     for iteration in 0..12u64 {
@@ -102,7 +50,7 @@ fn stress_sixteen_threads_every_unit_protected_throughout() {
         thread::scope(|scope| {
             // Random call latencies, changing while the work runs.
             scope.spawn(|| {
-                let mut rng = Rng(iteration * 7919 + 1);
+                let mut rng = Rng::new(iteration * 7919 + 1);
                 while !done.load(Ordering::Relaxed) {
                     backend.set_latency(Duration::from_micros(rng.below(3_000)));
                     thread::sleep(Duration::from_micros(500));
@@ -112,7 +60,7 @@ fn stress_sixteen_threads_every_unit_protected_throughout() {
                 .map(|t| {
                     let (protector, spans) = (&protector, &spans);
                     scope.spawn(move || {
-                        let mut rng = Rng(iteration * 1_000_003 + t * 31 + 7);
+                        let mut rng = Rng::new(iteration * 1_000_003 + t * 31 + 7);
                         for _ in 0..12 {
                             // Random gaps let the count reach zero, so that disables race
                             // with new acquires.
@@ -259,7 +207,7 @@ fn continuous_work_gets_breathing_windows() {
         for t in 0..4u64 {
             let (protector, spans, stop) = (&protector, &spans, &stop);
             scope.spawn(move || {
-                let mut rng = Rng(t + 11);
+                let mut rng = Rng::new(t + 11);
                 while !stop.load(Ordering::Relaxed) {
                     let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
                     let start = Instant::now();
@@ -282,18 +230,19 @@ fn continuous_work_gets_breathing_windows() {
     // Protection was off for at least the window each time, and taken again afterwards.
     let mut windows = 0;
     for pair in calls.windows(2) {
-        if pair[0].change == Protection::Off && pair[0].ok {
-            if let Protection::On { .. } = pair[1].change {
-                windows += 1;
-                assert!(pair[1].started - pair[0].ended >= window, "{pair:?}");
-                // Work waited through the window and resumed after it.
-                assert!(spans.iter().any(|&(start, _)| start > pair[1].ended));
-                assert!(
-                    !spans
-                        .iter()
-                        .any(|&(start, end)| start < pair[1].ended && end > pair[0].started)
-                );
-            }
+        if pair[0].change == Protection::Off
+            && pair[0].ok
+            && let Protection::On { .. } = pair[1].change
+        {
+            windows += 1;
+            assert!(pair[1].started - pair[0].ended >= window, "{pair:?}");
+            // Work waited through the window and resumed after it.
+            assert!(spans.iter().any(|&(start, _)| start > pair[1].ended));
+            assert!(
+                !spans
+                    .iter()
+                    .any(|&(start, end)| start < pair[1].ended && end > pair[0].started)
+            );
         }
     }
     assert!(windows >= 2, "{calls:?}");
@@ -557,7 +506,10 @@ fn drain_waits_for_work_then_times_out_and_releases_anyway() {
         took >= timeout,
         "returned after {took:?}, before its timeout"
     );
-    assert!(took < timeout + DEADLINE, "returned after {took:?}");
+    assert!(
+        took < timeout + Duration::from_secs(10),
+        "returned after {took:?}"
+    );
     assert!(last_ok_is_off(&backend.calls()));
     assert_eq!(protector.in_flight(), 1);
     drop(stuck);
@@ -575,7 +527,7 @@ fn drain_returns_as_soon_as_the_work_is_done() {
     });
     let started = Instant::now();
     assert_eq!(protector.drain(Duration::from_secs(600)), Drained::Complete);
-    assert!(started.elapsed() < DEADLINE);
+    assert!(started.elapsed() < Duration::from_secs(10));
     dropper.join().unwrap();
     assert!(last_ok_is_off(&backend.calls()));
 }
@@ -586,7 +538,7 @@ fn a_disable_racing_an_acquire_ends_with_protection_on() {
     backend.set_latency(ms(3));
     // Linger zero: every last release starts a disable right away.
     let protector = protector(fast().linger(Duration::ZERO), &backend);
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..40 {
         drop(protector.acquire_with(FailurePolicy::Require).unwrap());
         thread::sleep(Duration::from_micros(rng.below(5_000)));
@@ -765,17 +717,6 @@ fn retry_in_tells_the_remaining_back_off_after_a_refusal() {
     );
 }
 
-fn throttled() -> Error {
-    Error::from(ApiError {
-        operation: "UpdateTaskProtection".into(),
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        status: 400,
-        code: "ThrottlingException".into(),
-        message: Some("Rate exceeded".into()),
-        request_id: None,
-    })
-}
-
 // Defect 1: an enable whose answer was lost (applied, then errored) left protection on.
 #[test]
 fn a_lost_enable_answer_counts_as_maybe_on_and_is_released_when_idle() {
@@ -838,7 +779,7 @@ fn after_an_overrun_the_next_window_comes_max_hold_after_the_old_units_finish() 
         for t in 0..3u64 {
             let (protector, spans, stop) = (&protector, &spans, &stop);
             scope.spawn(move || {
-                let mut rng = Rng(t + 101);
+                let mut rng = Rng::new(t + 101);
                 while !stop.load(Ordering::Relaxed) {
                     let guard = protector.acquire_with(FailurePolicy::Require).unwrap();
                     let start = Instant::now();

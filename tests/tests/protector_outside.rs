@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MockAws, Operation};
 use ecs_protect::{Env, Protector, State};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(ms(2));
-    }
-}
+use ecs_protect_tests::{DEADLINE, eventually, ms};
 
 /// A protector on `ecs` with these extra variables.
 fn protector(ecs: &MockAws, vars: &[(&str, &str)]) -> Protector {
@@ -176,4 +163,37 @@ fn the_agent_backend_takes_its_read_timeout_from_the_environment() {
         !ecs.protected_now()
     });
     assert!(ecs.api_calls(Operation::AgentUpdateTaskProtection) >= 2);
+}
+
+// The credentials, metadata and agent endpoints never use a proxy: with `HTTP_PROXY` (and
+// `http_proxy`) naming a closed port, the agent backend still protects, and the API
+// backend still fetches the task metadata and credentials (only its ECS call, an http
+// endpoint here, goes to the proxy and fails).
+#[test]
+fn the_credentials_metadata_and_agent_endpoints_never_use_a_proxy() {
+    let ecs = MockAws::start().unwrap();
+    let closed = "http://127.0.0.1:9";
+    let proxied = [("HTTP_PROXY", closed), ("http_proxy", closed)];
+    let agent = protector(
+        &ecs,
+        &[proxied[0], proxied[1], ("ECS_PROTECT_BACKEND", "agent")],
+    );
+    let guard = agent.acquire().unwrap();
+    assert!(
+        guard.is_protected(),
+        "the agent endpoint was reached directly"
+    );
+    drop(guard);
+    assert!(agent.drain(DEADLINE).is_complete());
+    assert!(!ecs.protected_now());
+
+    let api = protector(&ecs, &[proxied[0], proxied[1], ("AWS_MAX_ATTEMPTS", "1")]);
+    let guard = api.acquire().unwrap();
+    assert!(
+        !guard.is_protected(),
+        "the ECS call went to the closed proxy"
+    );
+    assert!(ecs.api_calls(Operation::TaskMetadata) >= 1);
+    assert!(ecs.api_calls(Operation::Credentials) >= 1);
+    assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
 }

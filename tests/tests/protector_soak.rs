@@ -14,66 +14,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::RecordingBackend;
-use ecs_protect::{
-    ApiError, Config, Error, FailurePolicy, Protection, Protector, RefusalReason, State,
-};
+use ecs_protect::{Config, FailurePolicy, Protection, Protector, State};
+use ecs_protect_tests::errors::{blocked, server_error, throttled, transport_error};
+use ecs_protect_tests::rng::{Rng, clock_seed, seed_from_env};
+use ecs_protect_tests::{DEADLINE, eventually, ms};
 
-const DEADLINE: Duration = Duration::from_secs(10);
+/// The variable that replays a soak.
+const SEED_VAR: &str = "ECS_PROTECT_SOAK_SEED";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(ms(1));
-    }
-}
-
-fn transport_error() -> Error {
-    Error::Transport {
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        timed_out: true,
-        source: "operation timed out".into(),
-    }
-}
-
-fn throttled() -> Error {
-    Error::from(ApiError {
-        operation: "UpdateTaskProtection".into(),
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        status: 400,
-        code: "ThrottlingException".into(),
-        message: Some("Rate exceeded".into()),
-        request_id: None,
-    })
-}
-
-fn server_error() -> Error {
-    Error::from(ApiError {
-        operation: "UpdateTaskProtection".into(),
-        endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
-        status: 500,
-        code: "ServerException".into(),
-        message: None,
-        request_id: None,
-    })
-}
-
-fn blocked() -> Error {
-    Error::TaskRefused {
-        reason: RefusalReason::DeploymentBlocked,
-        detail: None,
-        arn: None,
-    }
 }
 
 /// The CPU time of this process's threads, read from /proc.
@@ -335,26 +287,6 @@ fn no_spin_in_the_other_states() {
     assert_quiet("window", tid, &protector, State::Window);
 }
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// One unit of the soak.
 struct Unit {
     asked: Instant,
@@ -386,13 +318,6 @@ impl Soak {
     }
 }
 
-fn soak_seed() -> u64 {
-    std::env::var("ECS_PROTECT_SOAK_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x5EED_0010)
-}
-
 fn soak_for(default: Duration) -> Duration {
     std::env::var("ECS_PROTECT_SOAK_SECS")
         .ok()
@@ -401,8 +326,8 @@ fn soak_for(default: Duration) -> Duration {
 }
 
 fn run_soak(seed: u64, length: Duration) {
-    println!("protector soak: seed {seed} for {length:?} (replay: ECS_PROTECT_SOAK_SEED={seed})");
-    let mut rng = Rng(seed.max(1));
+    println!("protector soak: for {length:?}");
+    let mut rng = Rng::new(seed);
     let soak = Soak {
         max_hold: ms(300 + rng.below(200)),
         hold_grace: ms(100),
@@ -436,7 +361,7 @@ fn run_soak(seed: u64, length: Duration) {
     thread::scope(|scope| {
         // The backend's chaos: latency, errors, throttles, DEPLOYMENT_BLOCKED, lost answers
         // and expiries shorter than asked.
-        let mut chaos_rng = Rng(rng.next() | 1);
+        let mut chaos_rng = rng.split();
         let (backend_ref, stop_ref, quiet_ref) = (&backend, &stop, &quiet);
         scope.spawn(move || {
             while !stop_ref.load(Ordering::SeqCst) {
@@ -469,7 +394,7 @@ fn run_soak(seed: u64, length: Duration) {
         });
         // The load: threads of short random units with random gaps, Require and Proceed.
         for t in 0..6u64 {
-            let mut load_rng = Rng(rng.next() | 1);
+            let mut load_rng = rng.split();
             let (protector, units, stop, longest_wait) = (&protector, &units, &stop, &longest_wait);
             let slow_thread = t == 0;
             scope.spawn(move || {
@@ -654,20 +579,14 @@ fn run_soak(seed: u64, length: Duration) {
 #[test]
 fn soak() {
     let _serial = serial();
-    run_soak(soak_seed(), soak_for(Duration::from_secs(12)));
+    let seed = seed_from_env("protector soak", SEED_VAR, || 0x5EED_0010);
+    run_soak(seed, soak_for(Duration::from_secs(12)));
 }
 
 #[test]
 #[ignore = "long: run with --ignored"]
 fn soak_long() {
     let _serial = serial();
-    let seed = std::env::var("ECS_PROTECT_SOAK_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let seed = seed_from_env("protector soak", SEED_VAR, clock_seed);
     run_soak(seed, soak_for(Duration::from_secs(180)));
 }

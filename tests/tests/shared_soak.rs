@@ -8,28 +8,9 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MockAws, Outcome};
 use ecs_protect_tests::processes::{Clock, Process, Unit, temp_dir, wait_unprotected};
+use ecs_protect_tests::rng::{Rng, clock_seed, seed_from_env};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_shared_worker");
-
-/// xorshift64*: small, seeded, good enough to pick test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-}
 
 struct Planned {
     name: String,
@@ -254,18 +235,8 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
 
 #[test]
 fn random_workers_and_kills_keep_every_unit_protected_and_leave_nothing_on() {
-    let seed = std::env::var("SHARED_SOAK_SEED")
-        .ok()
-        .map(|s| s.parse().expect("SHARED_SOAK_SEED is a number"))
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("shared soak seed {seed} (replay with SHARED_SOAK_SEED={seed})");
-    let mut rng = Rng(seed);
+    let seed = seed_from_env("shared soak", "SHARED_SOAK_SEED", clock_seed);
+    let mut rng = Rng::new(seed);
     let rounds = std::env::var("SHARED_SOAK_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

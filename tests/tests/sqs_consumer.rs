@@ -11,49 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MemoryQueue, QueueOperation, RecordingBackend};
-use ecs_protect::sqs::{Consumer, ConsumerBuilder, Message, Summary};
+use ecs_protect::sqs::{Consumer, ConsumerBuilder};
 use ecs_protect::{ApiError, Config, Error, FailurePolicy, Protector};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// A builder with short durations, on `queue`, under a protector on `backend`.
-fn builder<H>(queue: &MemoryQueue, backend: &RecordingBackend, handler: H) -> ConsumerBuilder
-where
-    H: Fn(&Message) -> Result<(), String> + Send + Sync + 'static,
-{
-    ConsumerBuilder::with_queue(queue.clone(), handler)
-        .protector(Protector::with_backend(backend.clone()))
-        .wait_time(ms(20))
-        .delete_interval(ms(10))
-        .error_backoff(ms(10))
-}
-
-/// Runs `consumer` on its own thread; the receiver yields its result.
-fn spawn(consumer: Consumer) -> mpsc::Receiver<Result<Summary, Error>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(consumer.run());
-    });
-    rx
-}
-
-fn run_within(consumer: Consumer) -> Result<Summary, Error> {
-    spawn(consumer)
-        .recv_timeout(DEADLINE)
-        .expect("the consumer did not stop before the deadline")
-}
-
-fn transport_error() -> Error {
-    Error::Transport {
-        endpoint: "memory://queue".into(),
-        timed_out: true,
-        source: Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
-    }
-}
+use ecs_protect_tests::consumer::{builder, run_within, spawn};
+use ecs_protect_tests::errors::{queue_transport_error, transport_error};
+use ecs_protect_tests::{DEADLINE, ms};
 
 #[test]
 fn every_message_is_handled_under_protection_and_deleted_once() {
@@ -349,7 +311,7 @@ fn hooks_see_every_event_and_receive_errors_are_retried() {
     for i in 0..5 {
         queue.send(i.to_string());
     }
-    queue.fail_next(QueueOperation::Receive, transport_error);
+    queue.fail_next(QueueOperation::Receive, queue_transport_error);
     let backend = RecordingBackend::new();
     let events = Arc::new(Mutex::new(HashMap::<&'static str, usize>::new()));
     let count = |events: &Arc<Mutex<HashMap<&'static str, usize>>>, name: &'static str| {
@@ -456,7 +418,7 @@ fn a_panicking_handler_counts_as_a_failure() {
 fn failed_deletions_are_retried() {
     let queue = MemoryQueue::new();
     let ids: Vec<String> = (0..3).map(|i| queue.send(i.to_string())).collect();
-    queue.fail_next(QueueOperation::DeleteBatch, transport_error);
+    queue.fail_next(QueueOperation::DeleteBatch, queue_transport_error);
     queue.fail_next_entry(QueueOperation::DeleteBatch, "InternalError", false);
     let backend = RecordingBackend::new();
     let errors = Arc::new(AtomicUsize::new(0));

@@ -11,67 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MemoryQueue, QueueOperation, RecordingBackend};
-use ecs_protect::sqs::{Consumer, ConsumerBuilder, Message, RetryAfter, Summary};
-use ecs_protect::{ApiError, Config, Error, FailurePolicy, Protector, RefusalReason};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// A builder with short durations, on `queue`, under a protector on `backend`.
-fn builder<H>(queue: &MemoryQueue, backend: &RecordingBackend, handler: H) -> ConsumerBuilder
-where
-    H: Fn(&Message) -> Result<(), String> + Send + Sync + 'static,
-{
-    ConsumerBuilder::with_queue(queue.clone(), handler)
-        .protector(Protector::with_backend(backend.clone()))
-        .wait_time(ms(20))
-        .delete_interval(ms(10))
-        .error_backoff(ms(10))
-}
-
-fn spawn(consumer: Consumer) -> mpsc::Receiver<Result<Summary, Error>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(consumer.run());
-    });
-    rx
-}
-
-fn run_within(consumer: Consumer) -> Result<Summary, Error> {
-    spawn(consumer)
-        .recv_timeout(DEADLINE)
-        .expect("the consumer did not stop before the deadline")
-}
-
-fn api_error(operation: &str, code: &str) -> Error {
-    Error::from(ApiError {
-        operation: operation.into(),
-        endpoint: "memory://queue".into(),
-        status: 400,
-        code: code.into(),
-        message: Some("injected".into()),
-        request_id: None,
-    })
-}
-
-fn transport_error() -> Error {
-    Error::Transport {
-        endpoint: "memory://queue".into(),
-        timed_out: true,
-        source: Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
-    }
-}
-
-fn deployment_blocked() -> Error {
-    Error::TaskRefused {
-        reason: RefusalReason::DeploymentBlocked,
-        detail: Some("injected".into()),
-        arn: None,
-    }
-}
+use ecs_protect::sqs::{ConsumerBuilder, Message, RetryAfter};
+use ecs_protect::{Config, FailurePolicy, Protector};
+use ecs_protect_tests::consumer::{builder, run_within, spawn};
+use ecs_protect_tests::errors::{blocked, queue_error, queue_transport_error};
+use ecs_protect_tests::{DEADLINE, ms};
 
 /// Counts handlers running at once and keeps the peak.
 #[derive(Clone, Default)]
@@ -100,7 +44,7 @@ fn a_refused_message_is_delivered_at_most_once_per_back_off() {
     let id = queue.send("x");
     let backend = RecordingBackend::new();
     for _ in 0..1000 {
-        backend.fail_next(deployment_blocked);
+        backend.fail_next(blocked);
     }
     let backoff = ms(500);
     let protector = Protector::with_config(
@@ -169,7 +113,7 @@ fn a_shared_protector_keeps_serving_other_users_after_one_consumer_stops() {
     // A second consumer on the same protector ends on a permanent receive error.
     let broken = MemoryQueue::new();
     broken.fail_next(QueueOperation::Receive, || {
-        api_error("ReceiveMessage", "QueueDoesNotExist")
+        queue_error("ReceiveMessage", "QueueDoesNotExist")
     });
     let consumer = builder(&broken, &backend, |_| Ok(()))
         .protector(protector.clone())
@@ -218,8 +162,8 @@ fn a_failed_heartbeat_is_retried_and_never_lets_a_message_run_twice_at_once() {
     let queue = MemoryQueue::new();
     let id = queue.send("long");
     // The first two extensions fail: the third must come before the 3 s run out.
-    queue.fail_next(QueueOperation::ChangeVisibilityBatch, transport_error);
-    queue.fail_next(QueueOperation::ChangeVisibilityBatch, transport_error);
+    queue.fail_next(QueueOperation::ChangeVisibilityBatch, queue_transport_error);
+    queue.fail_next(QueueOperation::ChangeVisibilityBatch, queue_transport_error);
     let backend = RecordingBackend::new();
     let concurrency = Concurrency::default();
     let (inside, watch) = (concurrency.clone(), queue.clone());
@@ -442,7 +386,7 @@ fn deletes_are_retried_until_the_visibility_would_run_out() {
     let queue = MemoryQueue::new();
     let id = queue.send("x");
     for _ in 0..5 {
-        queue.fail_next(QueueOperation::DeleteBatch, transport_error);
+        queue.fail_next(QueueOperation::DeleteBatch, queue_transport_error);
     }
     let backend = RecordingBackend::new();
     let watch = queue.clone();
@@ -467,7 +411,7 @@ fn a_delete_is_given_up_when_the_visibility_runs_out() {
     let queue = MemoryQueue::new();
     let id = queue.send("x");
     for _ in 0..100 {
-        queue.fail_next(QueueOperation::DeleteBatch, transport_error);
+        queue.fail_next(QueueOperation::DeleteBatch, queue_transport_error);
     }
     let backend = RecordingBackend::new();
     let handled = Arc::new(AtomicBool::new(false));
@@ -686,7 +630,7 @@ fn access_denied_on_receive_pauses_and_retries() {
     let id = queue.send("x");
     for _ in 0..3 {
         queue.fail_next(QueueOperation::Receive, || {
-            api_error("ReceiveMessage", "AccessDenied")
+            queue_error("ReceiveMessage", "AccessDenied")
         });
     }
     let backend = RecordingBackend::new();
@@ -719,7 +663,7 @@ fn access_denied_on_receive_pauses_and_retries() {
 fn access_denied_can_end_the_consumer() {
     let queue = MemoryQueue::new();
     queue.fail_next(QueueOperation::Receive, || {
-        api_error("ReceiveMessage", "AccessDenied")
+        queue_error("ReceiveMessage", "AccessDenied")
     });
     let backend = RecordingBackend::new();
     let consumer = builder(&queue, &backend, |_| Ok(()))

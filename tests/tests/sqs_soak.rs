@@ -16,45 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ecs_protect::Error;
 use ecs_protect::Protector;
 use ecs_protect::mock::{MemoryQueue, QueueOperation, RecordingBackend};
 use ecs_protect::sqs::ConsumerBuilder;
-
-/// A small deterministic generator (xorshift64*), so a seed replays a run.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn seed() -> u64 {
-    let seed = match std::env::var("SQS_SOAK_SEED") {
-        Ok(text) => text.parse().expect("SQS_SOAK_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    };
-    println!("sqs soak seed: {seed} (replay: SQS_SOAK_SEED={seed})");
-    seed | 1
-}
-
-fn transport_error() -> Error {
-    Error::Transport {
-        endpoint: "memory://queue".into(),
-        timed_out: true,
-        source: Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
-    }
-}
+use ecs_protect_tests::errors::queue_transport_error;
+use ecs_protect_tests::rng::{Rng, clock_seed, seed_from_env};
 
 /// What the handlers saw, shared with the checks.
 #[derive(Default)]
@@ -67,7 +33,7 @@ struct Seen {
 
 #[test]
 fn the_consumer_keeps_its_invariants_under_random_queue_faults() {
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed_from_env("sqs soak", "SQS_SOAK_SEED", clock_seed));
     let rounds: u32 = std::env::var("SQS_SOAK_ROUNDS").map_or(4, |n| n.parse().expect("a number"));
     for round in 0..rounds {
         let fifo = round % 2 == 1;
@@ -130,7 +96,7 @@ fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
                 armed_at.insert(op, calls);
                 match rng.below(4) {
                     0 => queue.delay_next(op, Duration::from_millis(rng.below(300))),
-                    1 => queue.fail_next(op, transport_error),
+                    1 => queue.fail_next(op, queue_transport_error),
                     2 if op == QueueOperation::DeleteBatch => {
                         queue.fail_next_entry(op, "ReceiptHandleIsInvalid", true);
                     }
@@ -177,7 +143,7 @@ fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
         let started = Instant::now();
         let (watch, inside, order) = (queue.clone(), seen.clone(), order.clone());
         let per_group = per_group.clone();
-        let handler_rng = Arc::new(Mutex::new(Rng(rng.next() | 1)));
+        let handler_rng = Arc::new(Mutex::new(rng.split()));
         let consumer = ConsumerBuilder::with_queue(queue.clone(), move |m| {
             let id = m.id().to_owned();
             {

@@ -385,13 +385,13 @@ impl EcsClient {
         enabled: bool,
         expires_in_minutes: Option<u32>,
     ) -> Result<TaskProtection, Error> {
-        if let Some(minutes) = expires_in_minutes {
-            if !(1..=2880).contains(&minutes) {
-                return Err(Error::config(
-                    "expires_in_minutes",
-                    format!("expected 1..=2880 minutes, got {minutes}"),
-                ));
-            }
+        if let Some(minutes) = expires_in_minutes
+            && !(1..=2880).contains(&minutes)
+        {
+            return Err(Error::config(
+                "expires_in_minutes",
+                format!("expected 1..=2880 minutes, got {minutes}"),
+            ));
         }
         let target = self.target()?;
         let mut body = json!({

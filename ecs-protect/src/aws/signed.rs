@@ -129,26 +129,26 @@ impl SignedClient {
                 kind: Kind::ExpiredCredentials,
             });
         }
-        if retry::is_clock_skew_code(&api.code) {
-            if let Some(server) = response.date() {
-                let learnt = Skew::between(SystemTime::now(), server);
-                if (learnt.millis - skew.millis).abs() >= MIN_SKEW_CORRECTION_MILLIS {
-                    self.skew_millis.store(learnt.millis, Ordering::Relaxed);
-                    log::warn!(
-                        target: "ecs_protect::aws",
-                        "{} answered {}: the server's clock ({}) is {:.0} s {} ours; \
-                         signing with the server's time from now on",
-                        request.url,
-                        api.code,
-                        time::format_rfc3339(server),
-                        learnt.millis.unsigned_abs() as f64 / 1000.0,
-                        if learnt.millis > 0 { "ahead of" } else { "behind" },
-                    );
-                    return Err(Failure {
-                        error: Error::from(api),
-                        kind: Kind::ClockSkew,
-                    });
-                }
+        if retry::is_clock_skew_code(&api.code)
+            && let Some(server) = response.date()
+        {
+            let learnt = Skew::between(SystemTime::now(), server);
+            if (learnt.millis - skew.millis).abs() >= MIN_SKEW_CORRECTION_MILLIS {
+                self.skew_millis.store(learnt.millis, Ordering::Relaxed);
+                log::warn!(
+                    target: "ecs_protect::aws",
+                    "{} answered {}: the server's clock ({}) is {:.0} s {} ours; \
+                     signing with the server's time from now on",
+                    request.url,
+                    api.code,
+                    time::format_rfc3339(server),
+                    learnt.millis.unsigned_abs() as f64 / 1000.0,
+                    if learnt.millis > 0 { "ahead of" } else { "behind" },
+                );
+                return Err(Failure {
+                    error: Error::from(api),
+                    kind: Kind::ClockSkew,
+                });
             }
         }
         Err(Failure::from_error(Error::from(api)))

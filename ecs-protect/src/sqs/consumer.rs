@@ -164,10 +164,10 @@ impl Consumer {
     /// message; a panicking hook is caught and logged; a panicking stop condition counts as
     /// a stop.
     pub fn run(&self) -> Result<Summary, Error> {
-        if self.installs_shutdown {
-            if let Err(err) = crate::Shutdown::install() {
-                log::error!("sqs: the consumer will not stop on SIGTERM: {err}");
-            }
+        if self.installs_shutdown
+            && let Err(err) = crate::Shutdown::install()
+        {
+            log::error!("sqs: the consumer will not stop on SIGTERM: {err}");
         }
         let shared = Arc::new(Shared::new(self));
         log::info!(

@@ -71,15 +71,15 @@ fn take(shared: &Shared, state: &mut State, now: Instant) -> Option<(u64, Arc<Me
             }
             continue;
         }
-        if shared.fifo {
-            if let Some(group) = &held.group {
-                if state.running_groups.contains(group) {
-                    index += 1;
-                    continue;
-                }
-                let group = group.clone();
-                state.running_groups.insert(group);
+        if shared.fifo
+            && let Some(group) = &held.group
+        {
+            if state.running_groups.contains(group) {
+                index += 1;
+                continue;
             }
+            let group = group.clone();
+            state.running_groups.insert(group);
         }
         state.waiting.remove(index);
         let held = state.held.get_mut(&key)?;
@@ -100,14 +100,14 @@ fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize
     if free == 0 {
         return None;
     }
-    if shared.policy == FailurePolicy::Require {
-        if let Some(backoff) = shared.protector.retry_in() {
-            log::info!(
-                "sqs: pausing receives for {backoff:?}: the protector refuses protection meanwhile"
-            );
-            state.paused_until = Some(now + backoff);
-            return None;
-        }
+    if shared.policy == FailurePolicy::Require
+        && let Some(backoff) = shared.protector.retry_in()
+    {
+        log::info!(
+            "sqs: pausing receives for {backoff:?}: the protector refuses protection meanwhile"
+        );
+        state.paused_until = Some(now + backoff);
+        return None;
     }
     let max = free.min(shared.settings.batch_size);
     state.receiving = max;

@@ -153,10 +153,10 @@ impl ImdsProvider {
     /// The session token, fetched when there is none or it is about to end.
     fn token_with(&self, attempts: u32) -> Result<String, Error> {
         let mut slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((token, renew_at)) = &*slot {
-            if Instant::now() < *renew_at {
-                return Ok(token.clone());
-            }
+        if let Some((token, renew_at)) = &*slot
+            && Instant::now() < *renew_at
+        {
+            return Ok(token.clone());
         }
         let ttl = TOKEN_TTL.as_secs().to_string();
         let response = self
@@ -233,13 +233,13 @@ impl ProvideCredentials for ImdsProvider {
         let response = self.get(&format!("{ROLE_PATH}{role}"))?;
         let value: Value = serde_json::from_slice(&response.body)
             .map_err(|e| self.error(format!("malformed JSON for role {role}: {e}"), None))?;
-        if let Some(code) = value.get("Code").and_then(Value::as_str) {
-            if code != "Success" {
-                return Err(self.error(
-                    format!("role {role}: the service answered Code {code}"),
-                    None,
-                ));
-            }
+        if let Some(code) = value.get("Code").and_then(Value::as_str)
+            && code != "Success"
+        {
+            return Err(self.error(
+                format!("role {role}: the service answered Code {code}"),
+                None,
+            ));
         }
         let creds = super::container::parse(&response.body)
             .map_err(|m| self.error(format!("unexpected answer for role {role}: {m}"), None))?;
