@@ -23,13 +23,21 @@ fn worker(name: &str, mock: &MockAws, dir: Option<&str>, extra: &[(&str, &str)])
     Process::spawn(name, WORKER, &[], mock, &vars)
 }
 
-/// Runs a short load in one process and a long one in another, started together.
+/// Runs a short load in one process and a long one in another, started together: the
+/// short one starts once the long one's first unit has begun, so that it goes idle (and,
+/// uncoordinated, disables) while the long one's work is in flight, however slow the
+/// machine is to start processes.
 fn short_and_long(mock: &MockAws, dir: Option<&str>) -> Vec<Unit> {
     let clock = Clock::now();
     let short = units_ms(20, 20);
-    let long = units_ms(2, 800);
-    let mut a = worker("a", mock, dir, &[("UNITS_MS", &short), ("THREADS", "1")]);
+    let long = units_ms(2, 1500);
     let mut b = worker("b", mock, dir, &[("UNITS_MS", &long), ("THREADS", "1")]);
+    assert!(
+        b.wait_for_line(Duration::from_secs(30), |l| l.starts_with("begin"))
+            .is_some(),
+        "the long worker never began a unit"
+    );
+    let mut a = worker("a", mock, dir, &[("UNITS_MS", &short), ("THREADS", "1")]);
     assert!(a.wait(Duration::from_secs(60)).success());
     assert!(b.wait(Duration::from_secs(60)).success());
     let mut units = a.units(&clock);
