@@ -453,17 +453,19 @@ fn deletions_are_batched_and_flushed_on_stop() {
         queue.send(i.to_string());
     }
     let backend = RecordingBackend::new();
-    let handled = Arc::new(AtomicUsize::new(0));
-    let (count, watch) = (handled.clone(), handled.clone());
-    let consumer = builder(&queue, &backend, move |_| {
-        count.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    })
-    .handlers(4)
-    .delete_interval(Duration::from_secs(60))
-    .stop_when(move || watch.load(Ordering::SeqCst) == 25)
-    .build()
-    .unwrap();
+    // Counted once the consumer owes the delete (the hook runs after it is recorded), so
+    // that the stop sees all 25 owed: 10 + 10 go when a batch is full, the rest on stop.
+    let processed = Arc::new(AtomicUsize::new(0));
+    let (count, watch) = (processed.clone(), processed.clone());
+    let consumer = builder(&queue, &backend, |_| Ok::<(), String>(()))
+        .handlers(4)
+        .delete_interval(Duration::from_secs(60))
+        .on_message_processed(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .stop_when(move || watch.load(Ordering::SeqCst) == 25)
+        .build()
+        .unwrap();
 
     let summary = run_within(consumer).unwrap();
 
