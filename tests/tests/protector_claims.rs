@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{Call, RecordingBackend};
 use ecs_protect::{
-    Config, Drained, Env, Error, FailurePolicy, Protection, Protector, RefusalReason, State,
+    Config, Drained, Env, Error, FailurePolicy, Guard, Protection, Protector, RefusalReason, State,
 };
 use ecs_protect_tests::{DEADLINE, eventually, wait_until};
 
@@ -54,6 +54,19 @@ fn logs() -> Vec<(log::Level, String)> {
 fn protector(config: Config) -> (Protector, RecordingBackend) {
     let backend = RecordingBackend::new();
     (Protector::with_config(config, backend.clone()), backend)
+}
+
+/// A protector whose linger (10 minutes) never ends within a test, with one unit in flight:
+/// only `drain` can release it.
+fn one_unit_under_a_long_linger() -> (Protector, RecordingBackend, Guard) {
+    let (protector, backend) = protector(
+        Config::builder()
+            .linger(Duration::from_secs(600))
+            .build()
+            .unwrap(),
+    );
+    let guard = protector.acquire().unwrap();
+    (protector, backend, guard)
 }
 
 fn disables(calls: &[Call]) -> Vec<Call> {
@@ -103,13 +116,7 @@ fn release_comes_after_the_linger_not_before_and_within_a_bound() {
 
 #[test]
 fn drain_returns_complete_when_the_work_finishes_in_time() {
-    let (protector, backend) = protector(
-        Config::builder()
-            .linger(Duration::from_secs(600))
-            .build()
-            .unwrap(),
-    );
-    let guard = protector.acquire().unwrap();
+    let (protector, backend, guard) = one_unit_under_a_long_linger();
     assert!(guard.is_protected());
     let worker = {
         let protector = protector.clone();
@@ -145,13 +152,7 @@ fn drain_returns_complete_when_the_work_finishes_in_time() {
 
 #[test]
 fn drain_times_out_while_work_is_still_running_and_releases_anyway() {
-    let (protector, backend) = protector(
-        Config::builder()
-            .linger(Duration::from_secs(600))
-            .build()
-            .unwrap(),
-    );
-    let guard = protector.acquire().unwrap();
+    let (protector, backend, guard) = one_unit_under_a_long_linger();
     let timeout = Duration::from_millis(300);
     let start = Instant::now();
     let drained = protector.drain(timeout);

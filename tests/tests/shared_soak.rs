@@ -64,14 +64,7 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
         WORKER,
         &[],
         &mock,
-        &[
-            env[0],
-            env[1],
-            env[2],
-            env[3],
-            env[4],
-            ("STAY_MS", "120000"),
-        ],
+        &[&env[..], &[("STAY_MS", "120000")]].concat(),
     );
     assert!(
         sentinel
@@ -103,15 +96,14 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
                 &[],
                 &mock,
                 &[
-                    env[0],
-                    env[1],
-                    env[2],
-                    env[3],
-                    env[4],
-                    ("UNITS_MS", &p.units_ms),
-                    ("THREADS", &threads),
-                    ("STAY_MS", &stay),
-                ],
+                    &env[..],
+                    &[
+                        ("UNITS_MS", p.units_ms.as_str()),
+                        ("THREADS", &threads),
+                        ("STAY_MS", &stay),
+                    ],
+                ]
+                .concat(),
             );
             running.push((process, p.kill_after.map(|k| Instant::now() + k)));
         }

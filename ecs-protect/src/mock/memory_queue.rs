@@ -329,13 +329,7 @@ impl MemoryQueue {
 
     /// Messages in flight now (received, not deleted, visibility deadline not passed).
     pub fn in_flight(&self) -> usize {
-        let now = Instant::now();
-        let state = self.lock();
-        state
-            .messages
-            .iter()
-            .filter(|m| !m.deleted && m.in_flight_until.is_some_and(|until| until > now))
-            .count()
+        self.in_flight_ids().len()
     }
 
     /// Messages deleted.
