@@ -3,9 +3,20 @@
 //! Endpoints come from environment variables (`AWS_ENDPOINT_URL_ECS`, `ECS_AGENT_URI`,
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI`, ...), so a parse error is turned by the caller into
 //! a configuration error naming the variable.
+//!
+//! The syntax is `http::Uri`'s (the parser ureq sends with, re-exported as `ureq::http`, so
+//! no crate is added and every URL accepted here is one ureq can send). On top of it this
+//! module keeps the few rules an endpoint needs and `Uri` does not enforce: `http`/`https`
+//! only, ASCII only, no fragment (`Uri` drops one silently), no user information, a host
+//! of letters, digits, `-`, `.` and `_` or a valid IPv6 literal (the container-credentials
+//! host check compares and resolves it), and a port of digits only (`Uri` reads a bad port
+//! as none at all).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
+
+use ureq::http::Uri;
+use ureq::http::uri::{Authority, Scheme as UriScheme};
 
 /// `http` or `https`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,47 +67,44 @@ pub(crate) struct Url {
 impl Url {
     /// Parses `text`; the error says what is wrong with it.
     pub(crate) fn parse(text: &str) -> Result<Url, String> {
-        let (scheme, rest) = if let Some(rest) = strip_prefix_ignore_case(text, "https://") {
-            (Scheme::Https, rest)
-        } else if let Some(rest) = strip_prefix_ignore_case(text, "http://") {
-            (Scheme::Http, rest)
-        } else {
-            return Err(format!("expected an http:// or https:// URL, got {text:?}"));
-        };
         if !text.is_ascii() {
             return Err(format!(
                 "expected an ASCII URL (write a non-ASCII host in its xn-- form), got {text:?}"
             ));
         }
-        if rest.contains('#') {
+        if text.contains('#') {
             return Err(format!("expected a URL without a fragment, got {text:?}"));
         }
-        if rest
-            .chars()
-            .any(|c| c.is_ascii_whitespace() || c.is_control())
+        if text
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
             return Err(format!(
                 "expected a URL without spaces or control characters, got {text:?}"
             ));
         }
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        if authority.contains('@') {
+        let uri: Uri = text
+            .parse()
+            .map_err(|err| format!("expected an http:// or https:// URL, got {text:?}: {err}"))?;
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == UriScheme::HTTPS => Scheme::Https,
+            Some(scheme) if *scheme == UriScheme::HTTP => Scheme::Http,
+            _ => return Err(format!("expected an http:// or https:// URL, got {text:?}")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("expected host[:port] after the scheme, got {text:?}"))?;
+        if authority.as_str().contains('@') {
             return Err("expected a URL without user information".to_owned());
         }
         let (host, port) = split_host_port(authority)
             .ok_or_else(|| format!("expected host[:port] after the scheme, got {text:?}"))?;
-        let (path, query) = match tail.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_owned())),
-            None => (tail, None),
-        };
-        let path = if path.is_empty() { "/" } else { path };
         Ok(Url {
             scheme,
             host: host.to_ascii_lowercase(),
             port,
-            path: path.to_owned(),
-            query,
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
             secret_path: false,
         })
     }
@@ -183,40 +191,36 @@ impl fmt::Debug for Url {
     }
 }
 
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        host.parse::<Ipv6Addr>().ok()?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
+/// The host (IPv6 literals without brackets) and port of `authority`, if both are valid.
+///
+/// `Uri` has split them and checked their characters; this adds the stricter host rule and
+/// a port of digits only, since `Uri::port` is `None` for `host:`, `host:x` or `host:99999`.
+fn split_host_port(authority: &Authority) -> Option<(&str, Option<u16>)> {
+    let written = authority.host();
+    let host = match written.strip_prefix('[') {
+        Some(v6) => {
+            let v6 = v6.strip_suffix(']')?;
+            v6.parse::<Ipv6Addr>().ok()?;
+            v6
         }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
+        None if !written.is_empty()
+            && written
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) =>
+        {
+            written
         }
+        None => return None,
     };
-    let valid_host = !host.is_empty()
-        && (host.contains(':')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')));
-    if !valid_host {
-        return None;
-    }
-    let port = match port {
-        None => None,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().ok()?)
+    let port = match &authority.as_str()[written.len()..] {
+        "" => None,
+        after => {
+            let digits = after.strip_prefix(':')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(authority.port_u16()?)
         }
-        Some(_) => return None,
     };
     Some((host, port))
 }
@@ -252,6 +256,13 @@ mod tests {
         assert_eq!(v6.host_header(), "[fd00:ec2::23]:8080");
         assert_eq!(v6.query.as_deref(), Some("x=1"));
         assert!(v6.ip().is_some());
+
+        let query_only = Url::parse("http://127.0.0.1:8080?a=b/c").unwrap();
+        assert_eq!(
+            (query_only.path.as_str(), query_only.query.as_deref()),
+            ("/", Some("a=b/c"))
+        );
+        assert_eq!(query_only.wire(), "http://127.0.0.1:8080/?a=b/c");
     }
 
     #[test]
@@ -264,6 +275,9 @@ mod tests {
             "http:///path",
             "http://host:port/",
             "http://host:99999/",
+            "http://host:+80/",
+            "http://host:80:81/",
+            "http://[::1]x/",
             "http://host:/",
             "http://user:pw@host/",
             "http://[not-v6]/",
@@ -275,6 +289,32 @@ mod tests {
         ] {
             assert!(Url::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Every URL accepted here is one ureq can send: a character `http::Uri` refuses is
+    /// refused when the variable is read, with its name, not later by the first request.
+    #[test]
+    fn accepts_exactly_what_ureq_can_send() {
+        for byte in 0x21..=0x7e_u8 {
+            let c = char::from(byte);
+            for text in [
+                format!("http://127.0.0.1/a{c}b"),
+                format!("http://127.0.0.1/?a{c}b"),
+            ] {
+                if let Ok(url) = Url::parse(&text) {
+                    let sent = ureq::http::Request::get(url.wire().as_str()).body(());
+                    assert!(
+                        sent.is_ok(),
+                        "{text:?} was accepted but ureq cannot send it"
+                    );
+                }
+            }
+        }
+        let err = Url::parse("http://127.0.0.1/a<b>").unwrap_err();
+        assert!(
+            err.starts_with("expected an http:// or https:// URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::signer::{SignableRequest, SigningSettings};
 
 /// Shown in place of the session token by `Display` and `Debug`.
@@ -319,26 +321,31 @@ fn push_canonical_query(out: &mut String, query: &[(&str, &str)]) {
 }
 
 fn encoded(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    push_encoded(&mut out, raw, false);
-    out
+    utf8_percent_encode(raw, UNRESERVED_ONLY).to_string()
 }
 
-/// Appends `raw` percent-encoded: unreserved bytes (and `/` with `keep_slash`) as they are.
+/// SigV4 encodes every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`); the
+/// crate's sets are WHATWG's, none of which is exactly this one, so it is built here.
+/// `%` is encoded too: the path, already percent-encoded on the wire, is encoded a second
+/// time, as SigV4 requires of every service but S3.
+const UNRESERVED_ONLY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// As [`UNRESERVED_ONLY`], keeping `/`: a path that is not normalized keeps its separators.
+const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED_ONLY.remove(b'/');
+
+/// Appends `raw` percent-encoded in uppercase hex: unreserved bytes (and `/` with
+/// `keep_slash`) as they are.
 fn push_encoded(out: &mut String, raw: &str, keep_slash: bool) {
-    const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in raw.as_bytes() {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && byte == b'/')
-        {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(UPPER_HEX[usize::from(byte >> 4)]));
-            out.push(char::from(UPPER_HEX[usize::from(byte & 0x0f)]));
-        }
-    }
+    let set = if keep_slash {
+        UNRESERVED_AND_SLASH
+    } else {
+        UNRESERVED_ONLY
+    };
+    out.extend(utf8_percent_encode(raw, set));
 }
 
 /// Headers the signer computes itself: any given in the request are ignored.
