@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::aws::TaskProtection;
 use crate::aws::api_error;
 use crate::aws::http::{HttpClient, HttpResponse, Timeouts};
 use crate::aws::retry::{Failure, RetryPolicy};
 use crate::aws::time;
 use crate::aws::url::Url;
 use crate::backend::{Backend, Protection, ProtectionState};
-use crate::{Env, Error, RefusalReason, TaskProtection};
+use crate::{Env, Error, RefusalReason};
 
 const AGENT_URI: &str = "ECS_AGENT_URI";
 const STATE_PATH: &str = "/task-protection/v1/state";
@@ -30,7 +31,8 @@ const TIMEOUTS: Timeouts = Timeouts {
 /// throttling, 5xx and the agent's `504 RequestCanceled`, per `AWS_MAX_ATTEMPTS`.
 ///
 /// ```no_run
-/// use ecs_protect::{AgentBackend, Protector};
+/// use ecs_protect::Protector;
+/// use ecs_protect::unversioned::AgentBackend;
 ///
 /// let protector = Protector::with_backend(AgentBackend::from_env()?);
 /// # drop(protector);
@@ -56,7 +58,8 @@ impl AgentBackend {
     /// The backend for `ECS_AGENT_URI` in `env`.
     ///
     /// ```
-    /// use ecs_protect::{AgentBackend, Env};
+    /// use ecs_protect::Env;
+    /// use ecs_protect::unversioned::AgentBackend;
     ///
     /// let env = Env::from_vars([("ECS_AGENT_URI", "http://169.254.170.2/api/0c6e-4f2a")]);
     /// let agent = AgentBackend::from_env_with(&env)?;

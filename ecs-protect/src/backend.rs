@@ -114,7 +114,7 @@ impl Backend for Disabled {
 const BACKEND_VAR: &str = "ECS_PROTECT_BACKEND";
 
 /// Picks the backend the environment asks for: `ECS_PROTECT_BACKEND=api|agent|off`, else
-/// the ECS API ([`EcsClient`](crate::EcsClient)) when `ECS_CONTAINER_METADATA_URI_V4` is
+/// the ECS API ([`EcsClient`](crate::unversioned::EcsClient)) when `ECS_CONTAINER_METADATA_URI_V4` is
 /// set, else [`Disabled`]; wrapped in a [`SharedBackend`](crate::SharedBackend) when
 /// `ECS_PROTECT_SHARED_DIR` is set.
 ///
@@ -136,7 +136,7 @@ pub(crate) fn from_env(
 /// The backend `ECS_PROTECT_BACKEND` and the ECS variables pick, before any wrapping.
 fn chosen(env: &crate::Env, config: &crate::Config) -> Result<Box<dyn Backend>, Error> {
     let api = || -> Result<Box<dyn Backend>, Error> {
-        let mut builder = crate::EcsClient::builder().env(env);
+        let mut builder = crate::aws::EcsClient::builder().env(env);
         if let Some(timeout) = config.connect_timeout() {
             builder = builder.connect_timeout(timeout);
         }
@@ -146,7 +146,7 @@ fn chosen(env: &crate::Env, config: &crate::Config) -> Result<Box<dyn Backend>, 
         Ok(Box::new(builder.build()?))
     };
     let agent = || -> Result<Box<dyn Backend>, Error> {
-        let agent = crate::AgentBackend::from_env_with(env)?;
+        let agent = crate::agent::AgentBackend::from_env_with(env)?;
         Ok(Box::new(agent.with_timeouts(
             config.connect_timeout(),
             config.read_timeout(),

@@ -121,7 +121,8 @@ pub mod sqs;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use agent::AgentBackend;
+pub mod unversioned;
+
 /// Keeps the task protected from ECS scale-in while the function runs.
 ///
 /// Protection is acquired from a [`Protector`] before the body runs (waiting until ECS has
@@ -265,12 +266,6 @@ pub use agent::AgentBackend;
 #[doc(inline)]
 pub use ecs_protect_macros::protected;
 
-// AWS Signature Version 4 signing, public for this repository's tests, benchmark and fake
-// AWS. Hidden and outside semver: it may change in any release. Sign requests with an
-// AWS SDK's signer (`aws-sigv4`) instead.
-#[doc(hidden)]
-pub use aws::sigv4;
-pub use aws::{Credentials, EcsClient, EcsClientBuilder, TaskProtection};
 pub use backend::{Backend, Disabled, Protection, ProtectionState};
 pub use config::{Config, ConfigBuilder, FailurePolicy};
 pub use env::Env;

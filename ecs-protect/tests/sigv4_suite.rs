@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ecs_protect::sigv4::{
+use ecs_protect::unversioned::sigv4::{
     SignableRequest, SignedRequest, Signer, SigningParams, SigningSettings, canonical_query_string,
     canonical_uri,
 };

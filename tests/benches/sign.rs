@@ -1,4 +1,4 @@
-//! SigV4 signing speed: `ecs_protect::sigv4::Signer::sign` against the official `aws-sigv4`
+//! SigV4 signing speed: `ecs_protect::unversioned::sigv4::Signer::sign` against the official `aws-sigv4`
 //! crate's `http_request::sign`, on the same UpdateTaskProtection request, in the same run.
 //!
 //! Both sign with the same credentials (with a session token) and time, and the bench first
@@ -20,7 +20,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::Criterion;
-use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams};
+use ecs_protect::unversioned::sigv4::{SignableRequest, Signer, SigningParams};
 
 const ACCESS_KEY_ID: &str = "ASIAEXAMPLEEXAMPLE12";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

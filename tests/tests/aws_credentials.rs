@@ -6,7 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{AwsCall, MockAws, Operation, Outcome};
-use ecs_protect::{EcsClient, Env, Protector};
+use ecs_protect::unversioned::EcsClient;
+use ecs_protect::{Env, Protector};
 
 fn credential_fetches(ecs: &MockAws) -> (usize, usize) {
     let calls = ecs.calls();

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ecs_protect::mock::{MockAws, MockCredentials, Operation, Outcome, SpanEnd};
-use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams, SigningSettings};
+use ecs_protect::unversioned::sigv4::{SignableRequest, Signer, SigningParams, SigningSettings};
 use ecs_protect::{Env, RefusalReason};
 use ecs_protect_tests::{DEADLINE, wait_until};
 use serde_json::{Value, json};

@@ -29,7 +29,7 @@ const REDACTED: &str = "** redacted **";
 /// line or error of this crate.
 ///
 /// ```
-/// use ecs_protect::Credentials;
+/// use ecs_protect::unversioned::Credentials;
 ///
 /// let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", Some("session-token".into()));
 /// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");

@@ -72,7 +72,7 @@ enum TaskSource {
 /// on ECS.
 ///
 /// ```no_run
-/// use ecs_protect::EcsClient;
+/// use ecs_protect::unversioned::EcsClient;
 ///
 /// let client = EcsClient::from_env()?;
 /// let state = client.update_task_protection(true, Some(60))?;
@@ -101,7 +101,8 @@ impl fmt::Debug for EcsClient {
 /// Builds an [`EcsClient`]. Every setting not given is read from the environment.
 ///
 /// ```
-/// use ecs_protect::{Credentials, EcsClient, Env};
+/// use ecs_protect::Env;
+/// use ecs_protect::unversioned::{Credentials, EcsClient};
 /// use std::time::Duration;
 ///
 /// let client = EcsClient::builder()

@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams};
+//! use ecs_protect::unversioned::sigv4::{SignableRequest, Signer, SigningParams};
 //!
 //! let signer = Signer::new();
 //! let body = br#"{"cluster":"default","tasks":["arn:aws:ecs:us-east-1:1:task/default/abc"],"protectionEnabled":true}"#;

@@ -40,7 +40,7 @@ fn body(seen: &Seen) -> Value {
 
 /// `X-Amz-Date` (`20261124T215744Z`) as a time.
 fn amz_date(seen: &Seen) -> SystemTime {
-    crate::sigv4::parse_amz_date(seen.header("x-amz-date").expect("x-amz-date")).unwrap()
+    crate::aws::sigv4::parse_amz_date(seen.header("x-amz-date").expect("x-amz-date")).unwrap()
 }
 
 /// Verifies `seen`'s signature with an independent signer, the AWS SDK for Rust's

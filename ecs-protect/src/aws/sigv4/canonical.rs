@@ -23,7 +23,7 @@ const REDACTED: &str = "** redacted **";
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams};
+/// use ecs_protect::unversioned::sigv4::{SignableRequest, Signer, SigningParams};
 ///
 /// let request = SignableRequest {
 ///     method: "GET",
@@ -231,7 +231,7 @@ pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// # Example
 ///
 /// ```
-/// use ecs_protect::sigv4::canonical_uri;
+/// use ecs_protect::unversioned::sigv4::canonical_uri;
 ///
 /// assert_eq!(canonical_uri("//example/./a/../space here/", true), "/example/space%20here/");
 /// assert_eq!(canonical_uri("//example//", false), "//example//");
@@ -288,7 +288,7 @@ fn push_canonical_uri(out: &mut String, path: &str, normalize: bool) {
 /// # Example
 ///
 /// ```
-/// use ecs_protect::sigv4::canonical_query_string;
+/// use ecs_protect::unversioned::sigv4::canonical_query_string;
 ///
 /// assert_eq!(
 ///     canonical_query_string(&[("b", "2"), ("a b", "x/y"), ("a", "")]),

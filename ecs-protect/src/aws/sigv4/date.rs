@@ -14,7 +14,7 @@ use crate::aws::civil;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ecs_protect::sigv4::format_amz_date;
+/// use ecs_protect::unversioned::sigv4::format_amz_date;
 ///
 /// let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
 /// assert_eq!(format_amz_date(time), "20150830T123600Z");
@@ -34,7 +34,7 @@ pub fn format_amz_date(time: SystemTime) -> String {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ecs_protect::sigv4::{format_amz_date, parse_amz_date};
+/// use ecs_protect::unversioned::sigv4::{format_amz_date, parse_amz_date};
 ///
 /// let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
 /// assert_eq!(parse_amz_date("20150830T123600Z"), Some(time));

@@ -58,7 +58,7 @@ pub struct SignableRequest<'a> {
     ///
     /// ```
     /// use std::time::SystemTime;
-    /// use ecs_protect::sigv4::{SignableRequest, Signer, SigningParams};
+    /// use ecs_protect::unversioned::sigv4::{SignableRequest, Signer, SigningParams};
     ///
     /// let request = SignableRequest {
     ///     method: "GET",
@@ -107,7 +107,7 @@ impl fmt::Debug for SignableRequest<'_> {
 /// # Example
 ///
 /// ```
-/// use ecs_protect::sigv4::SigningSettings;
+/// use ecs_protect::unversioned::sigv4::SigningSettings;
 ///
 /// // The S3 style: no path normalisation (give the decoded path: S3 expects it encoded
 /// // once) and an `x-amz-content-sha256` header.
@@ -174,7 +174,7 @@ impl SigningSettings {
 /// keys and is shared safely between threads (`Signer` is `Send + Sync`). `Debug` shows only
 /// how many keys are cached.
 ///
-/// See the [module documentation](crate::sigv4) for an example.
+/// See the [module documentation](crate::unversioned::sigv4) for an example.
 #[derive(Debug, Default)]
 pub struct Signer {
     keys: KeyCache,
