@@ -114,9 +114,9 @@ impl Backend for Disabled {
 const BACKEND_VAR: &str = "ECS_PROTECT_BACKEND";
 
 /// Picks the backend the environment asks for: `ECS_PROTECT_BACKEND=api|agent|off`, else
-/// the ECS API ([`EcsClient`](crate::unversioned::EcsClient)) when `ECS_CONTAINER_METADATA_URI_V4` is
-/// set, else [`Disabled`]; wrapped in a [`SharedBackend`](crate::SharedBackend) when
-/// `ECS_PROTECT_SHARED_DIR` is set.
+/// the ECS API ([`EcsClient`](crate::unversioned::EcsClient)) when
+/// `ECS_CONTAINER_METADATA_URI_V4` is set, else [`Disabled`]; wrapped in a
+/// [`SharedBackend`](crate::SharedBackend) when `ECS_PROTECT_SHARED_DIR` is set.
 ///
 /// # Errors
 ///

@@ -249,6 +249,15 @@ impl Walker<'_> {
                 for field in array(&inner["kind"]["plain"], "fields") {
                     self.member(field, path, out);
                 }
+                // A tuple struct's public fields (the others are `null`), by position.
+                let tuple = inner["kind"]["tuple"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice);
+                for (position, field) in tuple.iter().enumerate() {
+                    if !field.is_null() {
+                        out.insert(format!("struct_field {path}::{position}"));
+                    }
+                }
                 array(inner, "impls")
             }
             "enum" => {

@@ -1,5 +1,6 @@
-//! SigV4 signing speed: `ecs_protect::unversioned::sigv4::Signer::sign` against the official `aws-sigv4`
-//! crate's `http_request::sign`, on the same UpdateTaskProtection request, in the same run.
+//! SigV4 signing speed: `ecs_protect::unversioned::sigv4::Signer::sign` against the official
+//! `aws-sigv4` crate's `http_request::sign`, on the same UpdateTaskProtection request, in the
+//! same run.
 //!
 //! Both sign with the same credentials (with a session token) and time, and the bench first
 //! checks that both produce the same `Authorization` header. After criterion, a plain timed
