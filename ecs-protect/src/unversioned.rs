@@ -1,5 +1,5 @@
-//! Internals that this repository's tests, benchmarks and command use. **Outside semver:**
-//! anything here may change or go away in any release, patch releases included.
+//! Internals that this repository's tests and benchmarks use. **Outside semver:** anything
+//! here may change or go away in any release, patch releases included.
 //!
 //! A worker needs none of it: [`Protector`](crate::Protector) (or `#[protected]`) picks the
 //! ECS API or the agent from the environment, signs and retries. If you call AWS yourself,
