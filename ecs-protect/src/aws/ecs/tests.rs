@@ -343,7 +343,8 @@ fn clock_skew_of_900_seconds_is_corrected() {
         .header("Date", &date),
         Reply::json(200, &protected(true, Some(1.8e9))),
     ]);
-    let client = client(&ecs, &[("AWS_MAX_ATTEMPTS", "1")]);
+    // The correction is an attempt of its own (issue 19): two attempts allowed.
+    let client = client(&ecs, &[("AWS_MAX_ATTEMPTS", "2")]);
     client.update_task_protection(true, Some(60)).unwrap();
     client.update_task_protection(true, Some(60)).unwrap();
     let seen = ecs.requests().to_vec();
