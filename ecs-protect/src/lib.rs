@@ -121,6 +121,13 @@ pub mod sqs;
 #[path = "private.rs"]
 pub mod __private;
 
+// What `ecs-protect check` reports, for the command (a separate crate). Hidden and outside
+// semver: it may change in any release.
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+#[path = "check.rs"]
+pub mod __check;
+
 pub use agent::AgentBackend;
 /// Keeps the task protected from ECS scale-in while the function runs.
 ///

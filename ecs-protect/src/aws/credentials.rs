@@ -264,37 +264,39 @@ fn web_identity_from_env(env: &Env) -> Result<(), Error> {
 /// [`Error::Config`] for a bad setting of a configured source (naming the variable, file or
 /// profile); [`Error::Credentials`] when no source has credentials.
 pub(crate) fn default_chain(env: &Env) -> Result<CachingProvider, Error> {
+    let (provider, source) = chain_source(env)?;
+    log::debug!(target: "ecs_protect::aws", "using AWS credentials from {source}");
+    Ok(CachingProvider::new(provider))
+}
+
+/// The source [`default_chain`] picks, and what it is: `the environment
+/// (AWS_ACCESS_KEY_ID)`, `profile dev in /home/me/.aws/config (credential_process)`, `the
+/// container endpoint http://...`, `EC2 instance metadata at http://...`.
+///
+/// # Errors
+///
+/// As [`default_chain`].
+pub(crate) fn chain_source(env: &Env) -> Result<(Arc<dyn ProvideCredentials>, String), Error> {
     if let Some(creds) = from_environment(env)? {
-        log::debug!(
-            target: "ecs_protect::aws",
-            "using AWS credentials from the environment (access key {})",
-            creds.access_key_id()
-        );
-        return Ok(CachingProvider::new(Arc::new(StaticProvider(creds))));
+        return Ok((
+            Arc::new(StaticProvider(creds)),
+            "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".to_owned(),
+        ));
     }
     web_identity_from_env(env)?;
-    if let Some(provider) = profile::from_env(env)? {
-        log::debug!(target: "ecs_protect::aws", "using AWS credentials from {provider:?}");
-        return Ok(CachingProvider::new(provider));
+    if let Some(found) = profile::from_env_described(env)? {
+        return Ok(found);
     }
     if let Some(container) = ContainerProvider::from_env(env)? {
-        log::debug!(
-            target: "ecs_protect::aws",
-            "using AWS credentials from the container endpoint {}",
-            container.endpoint()
-        );
-        return Ok(CachingProvider::new(Arc::new(container)));
+        let source = format!("the container endpoint {}", container.endpoint());
+        return Ok((Arc::new(container), source));
     }
     let imds = match imds::ImdsProvider::from_env(env)? {
         None => "EC2 instance metadata is disabled (AWS_EC2_METADATA_DISABLED)".to_owned(),
         Some(imds) => match imds.probe() {
             Ok(()) => {
-                log::debug!(
-                    target: "ecs_protect::aws",
-                    "using AWS credentials from EC2 instance metadata at {}",
-                    imds.endpoint()
-                );
-                return Ok(CachingProvider::new(Arc::new(imds)));
+                let source = format!("EC2 instance metadata at {}", imds.endpoint());
+                return Ok((Arc::new(imds), source));
             }
             Err(err) => format!("EC2 instance metadata did not answer ({err})"),
         },

@@ -104,7 +104,26 @@ impl ImdsProvider {
     ///
     /// The request's error (off EC2: a connection failure or a timeout).
     pub(crate) fn probe(&self) -> Result<(), Error> {
-        self.token_with(1).map(|_| ())
+        if self.token_with(1)?.is_some() {
+            return Ok(());
+        }
+        // IMDSv1: a refused PUT alone proves little (any web server may refuse one), so
+        // the role list must answer too, as botocore only uses IMDS when it yields.
+        let response = self
+            .send_with("GET", ROLE_PATH, &[], 1)
+            .map_err(|e| self.error(format!("GET {ROLE_PATH} failed: {e}"), Some(e)))?;
+        if response.is_success() {
+            Ok(())
+        } else {
+            Err(self.error(
+                format!(
+                    "the session token request was refused, and GET {ROLE_PATH} without a \
+                     token answered HTTP {}",
+                    response.status
+                ),
+                None,
+            ))
+        }
     }
 
     fn url(&self, path: &str) -> Url {

@@ -43,6 +43,9 @@ const ROLE_SETTINGS: &[(&str, &str)] = &[
 /// and what they are.
 const UNSUPPORTED: &[(&str, &str)] = &[("sso_session", "SSO"), ("sso_start_url", "SSO")];
 
+/// A provider and what its source is.
+type Described = (Arc<dyn ProvideCredentials>, String);
+
 /// One file's profiles: name to its keys (lowercase) and values.
 type Profiles = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -54,7 +57,18 @@ type Profiles = BTreeMap<String, BTreeMap<String, String>>;
 /// [`Error::Config`] naming `AWS_PROFILE` when the profile it names is in neither file or
 /// has no usable credentials, or naming the file and profile for a half-set key pair or a
 /// value that cannot be sent.
+#[cfg(test)]
 pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>, Error> {
+    from_env_described(env).map(|found| found.map(|(provider, _)| provider))
+}
+
+/// As `from_env`, with what the source is: `profile dev in /home/me/.aws/credentials
+/// (static keys)` or `(credential_process)`.
+///
+/// # Errors
+///
+/// As `from_env`.
+pub(crate) fn from_env_described(env: &Env) -> Result<Option<Described>, Error> {
     let explicit = env
         .get(PROFILE)
         .map(|p| p.trim().to_owned())
@@ -124,7 +138,8 @@ pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>,
         (Some(id), Some(secret)) => {
             let creds = Credentials::new(id, secret, get("aws_session_token"));
             creds.check(&origin)?;
-            return Ok(Some(Arc::new(StaticProvider(creds))));
+            let source = format!("{origin} (static keys)");
+            return Ok(Some((Arc::new(StaticProvider(creds)), source)));
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err(Error::config(
@@ -135,7 +150,11 @@ pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>,
         (None, None) => {}
     }
     if let Some(command) = get("credential_process") {
-        return Ok(Some(Arc::new(ProcessProvider::new(command, origin))));
+        let source = format!("{origin} (credential_process)");
+        return Ok(Some((
+            Arc::new(ProcessProvider::new(command, origin)),
+            source,
+        )));
     }
     let unsupported = UNSUPPORTED
         .iter()

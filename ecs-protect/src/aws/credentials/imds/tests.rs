@@ -179,6 +179,7 @@ fn a_refused_token_request_falls_back_to_imdsv1() {
         let mut server = TestServer::start(vec![
             text(status, ""),
             text(200, "worker-role\n"),
+            text(200, "worker-role\n"),
             Reply::json(200, &imds_json("ASIAVONE")),
         ]);
         let imds = provider(&server);
@@ -186,13 +187,24 @@ fn a_refused_token_request_falls_back_to_imdsv1() {
         let creds = imds.fetch().unwrap();
         assert_eq!(creds.access_key_id(), "ASIAVONE", "{status}");
         let seen = server.requests().to_vec();
-        assert_eq!(seen.len(), 3, "{status}: one PUT, then two GETs");
+        assert_eq!(
+            seen.len(),
+            4,
+            "{status}: one PUT, then GETs without a token"
+        );
         assert_eq!(seen[0].method, "PUT");
         for get in &seen[1..] {
             assert_eq!(get.method, "GET");
             assert_eq!(get.header("x-aws-ec2-metadata-token"), None, "{status}");
         }
     }
+    // A server refusing everything is not an IMDS: the probe fails, naming both answers.
+    let server = TestServer::start(vec![text(403, ""), text(403, "")]);
+    let err = provider(&server).probe().unwrap_err().to_string();
+    assert!(
+        err.contains("the session token request was refused, and GET"),
+        "{err}"
+    );
     // Other refusals of the token request stay errors, naming the status.
     let server = TestServer::start(vec![text(400, "")]);
     let err = provider(&server).probe().unwrap_err().to_string();
