@@ -269,6 +269,67 @@ mod tests {
         ));
     }
 
+    /// Range matching against a bit-by-bit reference, over random addresses and prefixes
+    /// (the seed is printed; `NO_PROXY_SEED` replays one).
+    #[test]
+    fn cidr_matching_agrees_with_a_bit_by_bit_reference() {
+        let seed: u64 = std::env::var("NO_PROXY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
+        println!("NO_PROXY_SEED={seed}");
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let bit = |bytes: &[u8], i: usize| (bytes[i / 8] >> (7 - i % 8)) & 1;
+        for _ in 0..20_000 {
+            let v6 = next() % 2 == 0;
+            let (ip, net, bits): (IpAddr, IpAddr, u8) = if v6 {
+                let a = (u128::from(next()) << 64) | u128::from(next());
+                // Often share a prefix, so that both outcomes are exercised.
+                let flip = 1u128 << (next() % 128);
+                let b = if next() % 2 == 0 { a ^ flip } else { a };
+                (IpAddr::V6(a.into()), IpAddr::V6(b.into()), 128)
+            } else {
+                let a = next() as u32;
+                let flip = 1u32 << (next() % 32);
+                let b = if next() % 2 == 0 { a ^ flip } else { a };
+                (IpAddr::V4(a.into()), IpAddr::V4(b.into()), 32)
+            };
+            let prefix = (next() % (u64::from(bits) + 1)) as u8;
+            let octets = |ip: IpAddr| match ip {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            let (a, b) = (octets(ip), octets(net));
+            let expected = (0..usize::from(prefix)).all(|i| bit(&a, i) == bit(&b, i));
+            assert_eq!(
+                in_range(ip, (net, prefix)),
+                expected,
+                "seed {seed}: {ip} in {net}/{prefix}"
+            );
+            let text = if v6 {
+                format!("[{net}]/{prefix}")
+            } else {
+                format!("{net}/{prefix}")
+            };
+            assert_eq!(
+                parse_range(&text),
+                Some((net, prefix)),
+                "seed {seed}: {text}"
+            );
+        }
+    }
+
     /// Issue 19, from the outside: a request to an IP inside a `NO_PROXY` range goes
     /// direct (before: 0 requests direct, 1 through the proxy).
     #[test]

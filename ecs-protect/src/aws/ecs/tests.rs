@@ -303,6 +303,46 @@ fn throttling_beyond_max_attempts_is_returned() {
     assert_eq!(ecs.requests().len(), 2);
 }
 
+/// Issue 19: a server whose clock keeps jumping between throttled answers gets
+/// `AWS_MAX_ATTEMPTS` requests, not about twice as many: the skew re-sign counts as an
+/// attempt, and happens once per call.
+#[test]
+fn a_jumping_clock_never_makes_a_call_exceed_max_attempts() {
+    let skewed = |secs: i64| {
+        let at = if secs >= 0 {
+            SystemTime::now() + Duration::from_secs(secs.unsigned_abs())
+        } else {
+            SystemTime::now() - Duration::from_secs(secs.unsigned_abs())
+        };
+        Reply::json(
+            400,
+            r#"{"__type":"InvalidSignatureException","message":"Signature expired"}"#,
+        )
+        .header("Date", &http_date(at))
+    };
+    let throttled = || Reply::json(400, r#"{"__type":"ThrottlingException"}"#);
+    for max in [2usize, 3, 5] {
+        let mut ecs = TestServer::start(vec![
+            skewed(900),
+            throttled(),
+            skewed(-900),
+            throttled(),
+            skewed(900),
+            throttled(),
+        ]);
+        let max_text = max.to_string();
+        let err = client(&ecs, &[("AWS_MAX_ATTEMPTS", &max_text)])
+            .update_task_protection(true, Some(60))
+            .unwrap_err();
+        assert!(err.as_api().is_some(), "{err}");
+        assert!(
+            ecs.requests().len() <= max,
+            "{} requests with AWS_MAX_ATTEMPTS={max}",
+            ecs.requests().len()
+        );
+    }
+}
+
 #[test]
 fn access_denied_fails_at_once_with_a_clear_error() {
     let mut ecs = TestServer::start(vec![
