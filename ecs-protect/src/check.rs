@@ -403,7 +403,11 @@ pub fn run(env: &Env, queue: Option<&str>) -> Report {
             }
             Err(err) => report.problems.push(err.to_string()),
         },
-        Backend::Off | Backend::Invalid => {}
+        Backend::Off => report.warnings.push(format!(
+            "the backend is off: no protection call was made (set {BACKEND}, or run in an ECS \
+             task where {METADATA_URI} is set)"
+        )),
+        Backend::Invalid => {}
     }
 
     // The queue.

@@ -180,8 +180,30 @@ fn the_agent_backend_is_proven_by_a_get_of_the_agent_endpoint() {
         "{text}"
     );
     assert!(text.contains("protection:   off (GET "), "{text}");
+    assert!(
+        text.contains("credentials:  not needed (the ECS agent calls ECS with the task role)"),
+        "{text}"
+    );
     assert_eq!(mock.api_calls(Operation::AgentGetTaskProtection), 1);
     assert_eq!(mock.api_calls(Operation::Credentials), 0);
+}
+
+#[test]
+fn outside_ecs_the_backend_is_off_and_nothing_is_called() {
+    let mock = MockAws::start().unwrap();
+    let output = check(&mock, &["ECS_CONTAINER_METADATA_URI_V4"], &[], &["--json"]);
+    assert!(output.status.success());
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["backend"]["value"], "off");
+    assert_eq!(json["protection"], Value::Null);
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the backend is off: no protection call was made"),
+        "{json}"
+    );
+    assert!(mock.calls().is_empty(), "{:?}", mock.calls());
 }
 
 #[test]

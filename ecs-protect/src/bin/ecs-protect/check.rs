@@ -54,6 +54,9 @@ fn text(report: &Report) -> String {
                 .as_ref()
                 .map_or("no expiry".to_owned(), |at| format!("expires {at}"))
         ),
+        None if report.backend.as_ref().is_some_and(|b| b.value == "agent") => {
+            "not needed (the ECS agent calls ECS with the task role)".to_owned()
+        }
         None => "-".to_owned(),
     };
     line("credentials:", &credentials);
