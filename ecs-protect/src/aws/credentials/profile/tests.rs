@@ -287,7 +287,7 @@ fn a_failing_credential_process_or_bad_json_is_a_clear_error() {
 fn a_role_profile_never_signs_with_its_own_keys() {
     for (setting, what) in [
         (
-            "role_arn = arn:aws:iam::1:role/x\nsource_profile = r",
+            "role_arn = arn:aws:iam::1:role/x\nsource_profile = default",
             "assume-role",
         ),
         (
