@@ -6,191 +6,37 @@
 //! which is a separate crate that sees only the library's public items. Its shape may
 //! change in any release; do not use it from other code.
 
-use std::sync::Arc;
-use std::time::Duration;
+// This file is loaded with `#[path]`, so its submodules' paths are given from `src/`.
+#[path = "check/queue.rs"]
+mod queue;
+#[path = "check/report.rs"]
+mod report;
+#[path = "check/settings.rs"]
+mod settings;
 
-use serde_json::{Value, json};
+pub use report::{
+    CredentialFacts, ProtectionFacts, QueueFacts, Report, Setting, Sourced, mask_key_id,
+};
 
-use crate::aws::credentials::{self, CachingProvider, StaticProvider};
+use crate::aws::credentials;
 use crate::aws::endpoint::{self, EndpointConfig};
 use crate::aws::http::{HttpClient, Timeouts};
 use crate::aws::metadata::{METADATA_URI, MetadataClient};
 use crate::aws::proxy::ProxySettings;
 use crate::aws::retry::RetryPolicy;
-use crate::aws::signed::{AwsRequest, SignedClient};
 use crate::aws::time;
-use crate::aws::url::Url;
-use crate::config::Readable;
-use crate::{AgentBackend, Config, Credentials, Disabled, EcsClient, Env, Error};
+use crate::{AgentBackend, Config, Disabled, EcsClient, Env, Error};
 
-/// A value and where it came from (`AWS_REGION`, `the task ARN`, `default`, `set`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sourced {
-    /// The value, as shown to the user.
-    pub value: String,
-    /// Where it came from.
-    pub source: String,
-}
-
-/// The credentials the chain picked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CredentialFacts {
-    /// The provider and its input: `the container endpoint http://...`, `profile dev in
-    /// /home/me/.aws/config (credential_process)`.
-    pub provider: String,
-    /// The access key id with all but its last 4 characters hidden.
-    pub access_key_id: String,
-    /// When they expire (RFC 3339), if they do.
-    pub expires_at: Option<String>,
-}
-
-/// One `ECS_PROTECT_*` setting: its effective value and whether it was `set` or `default`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Setting {
-    /// The variable.
-    pub name: &'static str,
-    /// The effective value.
-    pub value: String,
-    /// `set` or `default`.
-    pub source: &'static str,
-}
-
-/// The task's protection as the read-only call returned it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProtectionFacts {
-    /// The call that proved it: `ecs:GetTaskProtection` or `GET <agent endpoint>`.
-    pub call: String,
-    /// Whether the task is protected.
-    pub enabled: bool,
-    /// When protection ends (RFC 3339), if on.
-    pub expires_at: Option<String>,
-}
-
-/// The queue's attributes from `GetQueueAttributes`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueFacts {
-    /// The queue URL and where it came from (`QUEUE_URL` or `--queue`).
-    pub url: Sourced,
-    /// `VisibilityTimeout`, in seconds, when the call succeeded.
-    pub visibility_timeout_secs: Option<u64>,
-    /// `RedrivePolicy` (a JSON text), when the queue has one.
-    pub redrive_policy: Option<String>,
-}
-
-/// Everything `ecs-protect check` prints.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    /// `api`, `agent` or `off`, and why.
-    pub backend: Option<Sourced>,
-    /// The task ARN, from the task metadata endpoint.
-    pub task_arn: Option<String>,
-    /// The cluster, from the task metadata endpoint.
-    pub cluster: Option<String>,
-    /// The signing region and its source.
-    pub region: Option<Sourced>,
-    /// The ECS endpoint and its source.
-    pub ecs_endpoint: Option<Sourced>,
-    /// The proxy ECS calls go through (`host:port`) and its variable; `None`: direct.
-    pub proxy: Option<Sourced>,
-    /// The credentials the chain picked (not looked for with the agent backend and no queue).
-    pub credentials: Option<CredentialFacts>,
-    /// `ECS_PROTECT_SHARED_DIR`'s state.
-    pub shared_dir: Sourced,
-    /// Every `ECS_PROTECT_*` setting.
-    pub settings: Vec<Setting>,
-    /// The task's current protection, when the read-only call succeeded.
-    pub protection: Option<ProtectionFacts>,
-    /// The queue, with `QUEUE_URL` or `--queue`.
-    pub queue: Option<QueueFacts>,
-    /// Things worth knowing that do not fail the check.
-    pub warnings: Vec<String>,
-    /// One line per problem, each naming the variable or permission to fix.
-    pub problems: Vec<String>,
-}
-
-impl Report {
-    /// Whether everything holds.
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// The report as JSON (what `--json` prints).
-    pub fn to_json(&self) -> Value {
-        let sourced = |s: &Option<Sourced>| match s {
-            Some(s) => json!({ "value": s.value, "source": s.source }),
-            None => Value::Null,
-        };
-        json!({
-            "ok": self.ok(),
-            "backend": sourced(&self.backend),
-            "task_arn": self.task_arn,
-            "cluster": self.cluster,
-            "region": sourced(&self.region),
-            "ecs_endpoint": sourced(&self.ecs_endpoint),
-            "proxy": sourced(&self.proxy),
-            "credentials": self.credentials.as_ref().map(|c| json!({
-                "provider": c.provider,
-                "access_key_id": c.access_key_id,
-                "expires_at": c.expires_at,
-            })),
-            "shared_dir": { "value": self.shared_dir.value, "source": self.shared_dir.source },
-            "settings": self.settings.iter().map(|s| json!({
-                "name": s.name, "value": s.value, "source": s.source,
-            })).collect::<Vec<_>>(),
-            "protection": self.protection.as_ref().map(|p| json!({
-                "call": p.call, "enabled": p.enabled, "expires_at": p.expires_at,
-            })),
-            "queue": self.queue.as_ref().map(|q| json!({
-                "url": q.url.value,
-                "source": q.url.source,
-                "visibility_timeout_secs": q.visibility_timeout_secs,
-                "redrive_policy": q.redrive_policy,
-            })),
-            "warnings": self.warnings,
-            "problems": self.problems,
-        })
-    }
-}
-
-/// `access_key_id` with all but its last 4 characters replaced by `*`.
-pub fn mask_key_id(access_key_id: &str) -> String {
-    let chars: Vec<char> = access_key_id.chars().collect();
-    let shown = chars.len().saturating_sub(4);
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < shown { '*' } else { *c })
-        .collect()
-}
-
-const BACKEND: &str = "ECS_PROTECT_BACKEND";
-const SHARED_DIR: &str = "ECS_PROTECT_SHARED_DIR";
+pub(crate) const BACKEND: &str = "ECS_PROTECT_BACKEND";
+pub(crate) const SHARED_DIR: &str = "ECS_PROTECT_SHARED_DIR";
 const QUEUE_URL: &str = "QUEUE_URL";
-
-/// The `ECS_PROTECT_*` variables [`Config::from_env_with`] reads.
-const CONFIG_VARS: &[&str] = &[
-    "ECS_PROTECT_EXPIRES_MINUTES",
-    "ECS_PROTECT_LINGER",
-    "ECS_PROTECT_MAX_HOLD",
-    "ECS_PROTECT_WINDOW",
-    "ECS_PROTECT_HOLD_GRACE",
-    "ECS_PROTECT_HARD_CAP",
-    "ECS_PROTECT_POLICY",
-    "ECS_PROTECT_RETRY_AFTER",
-    "ECS_PROTECT_BLOCKED_RETRY_AFTER",
-    "ECS_PROTECT_REFUSED_RETRY_AFTER",
-    "ECS_PROTECT_CONNECT_TIMEOUT",
-    "ECS_PROTECT_READ_TIMEOUT",
-    "ECS_PROTECT_EMF",
-    "ECS_PROTECT_EMF_NAMESPACE",
-];
 
 /// Checks the environment `env` describes; `queue` is `--queue` (else `QUEUE_URL` is read).
 /// Makes at most one call to the task metadata endpoint, one to the credential source, one
 /// read-only protection call and one `GetQueueAttributes`; changes nothing.
 pub fn run(env: &Env, queue: Option<&str>) -> Report {
     let mut report = Report::default();
-    let config = settings(env, &mut report);
+    let config = settings::settings(env, &mut report);
     let backend = backend(env, &mut report);
     let retry = match RetryPolicy::from_env(env) {
         Ok(retry) => retry,
@@ -423,7 +269,7 @@ pub fn run(env: &Env, queue: Option<&str>) -> Report {
         report.queue = Some(facts);
         if let (Some(creds), Some(http)) = (credentials, http) {
             let fallback = region.as_ref().map(|r| r.value.as_str());
-            match queue_attributes(&url, source, fallback, creds, http, retry) {
+            match queue::queue_attributes(&url, source, fallback, creds, http, retry) {
                 Ok((timeout, redrive)) => {
                     if let Some(queue) = &mut report.queue {
                         queue.visibility_timeout_secs = timeout;
@@ -479,97 +325,6 @@ fn backend(env: &Env, report: &mut Report) -> Backend {
     backend
 }
 
-/// Checks each `ECS_PROTECT_*` setting on its own (so every bad one is reported), records
-/// their effective values, and returns the configuration of the valid ones.
-fn settings(env: &Env, report: &mut Report) -> Config {
-    let mut valid: Vec<(&str, String)> = Vec::new();
-    for &name in CONFIG_VARS {
-        let Some(value) = env.get(name) else { continue };
-        // The hard cap's range depends on the hold and its grace.
-        let mut alone: Vec<(&str, String)> = vec![(name, value.clone())];
-        if name == "ECS_PROTECT_HARD_CAP" {
-            alone.extend(
-                valid
-                    .iter()
-                    .filter(|(n, _)| *n == "ECS_PROTECT_MAX_HOLD" || *n == "ECS_PROTECT_HOLD_GRACE")
-                    .cloned(),
-            );
-        }
-        match Config::from_env_with(&Env::from_vars(alone)) {
-            Ok(_) => valid.push((name, value)),
-            Err(err) => report.problems.push(err.to_string()),
-        }
-    }
-    let set = |name: &str| valid.iter().any(|(n, _)| *n == name);
-    let config = Config::from_env_with(&Env::from_vars(valid.clone())).unwrap_or_default();
-    let duration = |d: Duration| Readable(d).to_string();
-    let values: [(&'static str, String); 14] = [
-        (
-            "ECS_PROTECT_EXPIRES_MINUTES",
-            config.expires_in_minutes().to_string(),
-        ),
-        ("ECS_PROTECT_LINGER", duration(config.linger())),
-        ("ECS_PROTECT_MAX_HOLD", duration(config.max_hold())),
-        ("ECS_PROTECT_WINDOW", duration(config.window())),
-        ("ECS_PROTECT_HOLD_GRACE", duration(config.hold_grace())),
-        ("ECS_PROTECT_HARD_CAP", duration(config.hard_cap())),
-        ("ECS_PROTECT_POLICY", config.policy().to_string()),
-        ("ECS_PROTECT_RETRY_AFTER", duration(config.retry_after())),
-        (
-            "ECS_PROTECT_BLOCKED_RETRY_AFTER",
-            duration(config.blocked_retry_after()),
-        ),
-        (
-            "ECS_PROTECT_REFUSED_RETRY_AFTER",
-            duration(config.refused_retry_after()),
-        ),
-        (
-            "ECS_PROTECT_CONNECT_TIMEOUT",
-            config
-                .connect_timeout()
-                .map_or("3s (agent 2s)".to_owned(), duration),
-        ),
-        (
-            "ECS_PROTECT_READ_TIMEOUT",
-            config.read_timeout().map_or("10s".to_owned(), duration),
-        ),
-        ("ECS_PROTECT_EMF", config.emf().to_string()),
-        (
-            "ECS_PROTECT_EMF_NAMESPACE",
-            config.emf_namespace().to_owned(),
-        ),
-    ];
-    report.settings = values
-        .into_iter()
-        .map(|(name, value)| Setting {
-            name,
-            value,
-            source: if set(name) { "set" } else { "default" },
-        })
-        .collect();
-    let backend = env.get(BACKEND);
-    report.settings.insert(
-        0,
-        Setting {
-            name: BACKEND,
-            value: backend
-                .clone()
-                .unwrap_or_else(|| "(chosen from the environment)".into()),
-            source: if backend.is_some() { "set" } else { "default" },
-        },
-    );
-    report.settings.push(Setting {
-        name: SHARED_DIR,
-        value: env.get(SHARED_DIR).unwrap_or_else(|| "(none)".into()),
-        source: if env.get(SHARED_DIR).is_some() {
-            "set"
-        } else {
-            "default"
-        },
-    });
-    config
-}
-
 /// `ECS_PROTECT_SHARED_DIR`: unset, or checked as a protector would open it (exists,
 /// writable, file locks work).
 fn shared_dir(env: &Env, config: &Config, report: &mut Report) {
@@ -595,7 +350,7 @@ fn shared_dir(env: &Env, config: &Config, report: &mut Report) {
 
 /// One line for a failed call: the IAM permission to add for access denied, the endpoint
 /// and the variables that route to it for a network failure, else the error.
-fn call_problem(error: &Error, permission: &str, endpoint: &str) -> String {
+pub(crate) fn call_problem(error: &Error, permission: &str, endpoint: &str) -> String {
     if let Some(api) = error.as_api() {
         let code = api.code.as_str();
         if code.contains("AccessDenied")
@@ -634,72 +389,6 @@ fn call_problem(error: &Error, permission: &str, endpoint: &str) -> String {
         ),
         _ => format!("{permission}: {error}"),
     }
-}
-
-/// `GetQueueAttributes` for `VisibilityTimeout` and `RedrivePolicy`.
-fn queue_attributes(
-    url: &str,
-    source: &str,
-    fallback_region: Option<&str>,
-    creds: Credentials,
-    http: HttpClient,
-    retry: RetryPolicy,
-) -> Result<(Option<u64>, Option<String>), String> {
-    let parsed = Url::parse(url).map_err(|m| format!("invalid {source}: {m}"))?;
-    // sqs.<region>.amazonaws.com names its region; a custom endpoint takes the ECS one.
-    let region = parsed
-        .host
-        .strip_prefix("sqs.")
-        .and_then(|rest| rest.split('.').next())
-        .filter(|r| endpoint::check_region(r, source).is_ok() && r.contains('-'))
-        .map(str::to_owned)
-        .or_else(|| fallback_region.map(str::to_owned))
-        .ok_or_else(|| {
-            format!("AWS_REGION: not set, and {source} names no region: set AWS_REGION")
-        })?;
-    let mut endpoint = parsed.clone();
-    endpoint.path = "/".to_owned();
-    endpoint.query = None;
-    let provider = CachingProvider::new(Arc::new(StaticProvider(creds)));
-    let client = SignedClient::new(http, Arc::new(provider), "sqs", retry);
-    let body = json!({
-        "QueueUrl": url,
-        "AttributeNames": ["VisibilityTimeout", "RedrivePolicy"],
-    })
-    .to_string();
-    let answer = client
-        .send(&AwsRequest {
-            operation: "GetQueueAttributes",
-            region: &region,
-            url: &endpoint,
-            headers: &[
-                ("content-type", "application/x-amz-json-1.0"),
-                ("x-amz-target", "AmazonSQS.GetQueueAttributes"),
-            ],
-            body: body.as_bytes(),
-        })
-        .map_err(|err| {
-            let missing = err.as_api().is_some_and(|api| {
-                api.code.contains("NonExistentQueue") || api.code.contains("QueueDoesNotExist")
-            });
-            if missing {
-                format!("{source}: the queue {url} does not exist ({err})")
-            } else {
-                call_problem(
-                    &err,
-                    "sqs:GetQueueAttributes",
-                    &format!("{} (from {source})", endpoint),
-                )
-            }
-        })?;
-    let value: Value = serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("sqs:GetQueueAttributes: malformed JSON answer: {e}"))?;
-    let attributes = &value["Attributes"];
-    let timeout = attributes["VisibilityTimeout"]
-        .as_str()
-        .and_then(|t| t.parse().ok());
-    let redrive = attributes["RedrivePolicy"].as_str().map(str::to_owned);
-    Ok((timeout, redrive))
 }
 
 #[cfg(test)]

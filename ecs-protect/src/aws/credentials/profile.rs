@@ -49,25 +49,28 @@ type Described = (Arc<dyn ProvideCredentials>, String);
 /// One file's profiles: name to its keys (lowercase) and values.
 type Profiles = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The provider of the selected profile; `None` when no profile is selected explicitly and
-/// the `default` profile is absent or holds no credentials.
+/// As [`from_env_described`], without the description.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming `AWS_PROFILE` when the profile it names is in neither file or
-/// has no usable credentials, or naming the file and profile for a half-set key pair or a
-/// value that cannot be sent.
+/// As [`from_env_described`].
 #[cfg(test)]
 pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>, Error> {
     from_env_described(env).map(|found| found.map(|(provider, _)| provider))
 }
 
-/// As `from_env`, with what the source is: `profile dev in /home/me/.aws/credentials
-/// (static keys)` or `(credential_process)`.
+/// The provider of the selected profile and what its source is (`profile dev in
+/// /home/me/.aws/credentials (static keys)` or `(credential_process)`); `None` when no
+/// profile is selected explicitly and the `default` profile is absent or holds no
+/// credentials.
 ///
 /// # Errors
 ///
-/// As `from_env`.
+/// [`Error::Config`] naming `AWS_PROFILE` when the profile it names is in neither file or
+/// has no usable credentials; naming the file and profile for `role_arn`,
+/// `credential_source` or `web_identity_token_file` (whatever else the profile holds), a
+/// half-set key pair or a value that cannot be sent; naming the file and line for a line
+/// that continues a non-empty value.
 pub(crate) fn from_env_described(env: &Env) -> Result<Option<Described>, Error> {
     let explicit = env
         .get(PROFILE)
