@@ -91,9 +91,11 @@
 //! reached. This crate never logs a secret at any level: credentials, session tokens and
 //! authorization tokens are redacted everywhere, including `Debug`.
 //!
-//! The HTTP client underneath, `ureq`, logs the raw wire at `TRACE` (targets `ureq` and
-//! `ureq_proto`), which includes the `Authorization` header and the session token. NOT
-//! REDACTED: keep those targets below `TRACE` in production (for example
+//! The HTTP client underneath, `ureq`, dumps the raw wire at `TRACE` (target
+//! `ureq_proto::util`) as hex rows: no line's text holds a secret, but decoded they include
+//! the credentials endpoint's answer (secret key, session token), the `Authorization`
+//! header and the container authorization token. NOT
+//! REDACTED: keep ureq's targets below `TRACE` in production (for example
 //! `RUST_LOG=info,ureq=warn,ureq_proto=warn`).
 
 #![forbid(unsafe_code)]

@@ -1,4 +1,4 @@
-//! Internals that this repository's tests and benchmarks use. **Outside semver:** anything
+//! Internals that this repository's tests, benchmarks and command use. **Outside semver:** anything
 //! here may change or go away in any release, patch releases included.
 //!
 //! A worker needs none of it: [`Protector`](crate::Protector) (or `#[protected]`) picks the
@@ -10,3 +10,7 @@
 pub use crate::agent::AgentBackend;
 pub use crate::aws::sigv4;
 pub use crate::aws::{Credentials, EcsClient, EcsClientBuilder, TaskProtection};
+
+/// What `ecs-protect check` finds and reports, for the command (feature `cli`).
+#[cfg(feature = "cli")]
+pub mod check;

@@ -216,14 +216,46 @@ pub(crate) fn from_environment(env: &Env) -> Result<Option<Credentials>, Error> 
     }
 }
 
+/// Refuses web identity configured in the environment, which the SDKs use before the
+/// shared files, the container endpoint and IMDS.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming `AWS_WEB_IDENTITY_TOKEN_FILE` when it is set (not blank).
+fn web_identity_from_env(env: &Env) -> Result<(), Error> {
+    const TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
+    if trimmed(env, TOKEN_FILE).is_none() {
+        return Ok(());
+    }
+    let role = if trimmed(env, "AWS_ROLE_ARN").is_some() {
+        "with AWS_ROLE_ARN"
+    } else {
+        "(without AWS_ROLE_ARN)"
+    };
+    Err(Error::config(
+        TOKEN_FILE,
+        format!(
+            "is set {role}: web identity (AssumeRoleWithWebIdentity, as EKS and IRSA set it \
+             up) is not supported by ecs-protect, and the credentials that follow it in the \
+             chain (container endpoint, instance role) would be another identity; unset it, \
+             or give credentials explicitly (AWS_ACCESS_KEY_ID, or a profile with \
+             credential_process)"
+        ),
+    ))
+}
+
 /// The default chain, decided once from `env`, in the SDKs' order:
 ///
 /// 1. the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
-/// 2. the shared config and credentials files (`AWS_PROFILE`, static keys or
-///    `credential_process`);
-/// 3. the ECS container endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI`);
-/// 4. EC2 instance metadata (IMDSv2), unless `AWS_EC2_METADATA_DISABLED=true`: chosen
-///    when its token endpoint answers within about a second.
+/// 2. web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`): not supported, so
+///    an error naming the variable, never a fall through to a later source (which would
+///    sign as another identity, the instance's role say);
+/// 3. the shared config and credentials files (`AWS_PROFILE`, static keys or
+///    `credential_process`; a profile with `role_arn`, `credential_source` or
+///    `web_identity_token_file` is an error);
+/// 4. the ECS container endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI`);
+/// 5. EC2 instance metadata (IMDSv2, or IMDSv1 when the token request is refused), unless
+///    `AWS_EC2_METADATA_DISABLED=true`: chosen when it answers within about a second.
 ///
 /// Wrapped in a [`CachingProvider`].
 ///
@@ -232,36 +264,39 @@ pub(crate) fn from_environment(env: &Env) -> Result<Option<Credentials>, Error> 
 /// [`Error::Config`] for a bad setting of a configured source (naming the variable, file or
 /// profile); [`Error::Credentials`] when no source has credentials.
 pub(crate) fn default_chain(env: &Env) -> Result<CachingProvider, Error> {
+    let (provider, source) = chain_source(env)?;
+    log::debug!(target: "ecs_protect::aws", "using AWS credentials from {source}");
+    Ok(CachingProvider::new(provider))
+}
+
+/// The source [`default_chain`] picks, and what it is: `the environment
+/// (AWS_ACCESS_KEY_ID)`, `profile dev in /home/me/.aws/config (credential_process)`, `the
+/// container endpoint http://...`, `EC2 instance metadata at http://...`.
+///
+/// # Errors
+///
+/// As [`default_chain`].
+pub(crate) fn chain_source(env: &Env) -> Result<(Arc<dyn ProvideCredentials>, String), Error> {
     if let Some(creds) = from_environment(env)? {
-        log::debug!(
-            target: "ecs_protect::aws",
-            "using AWS credentials from the environment (access key {})",
-            creds.access_key_id()
-        );
-        return Ok(CachingProvider::new(Arc::new(StaticProvider(creds))));
+        return Ok((
+            Arc::new(StaticProvider(creds)),
+            "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".to_owned(),
+        ));
     }
-    if let Some(provider) = profile::from_env(env)? {
-        log::debug!(target: "ecs_protect::aws", "using AWS credentials from {provider:?}");
-        return Ok(CachingProvider::new(provider));
+    web_identity_from_env(env)?;
+    if let Some(found) = profile::from_env_described(env)? {
+        return Ok(found);
     }
     if let Some(container) = ContainerProvider::from_env(env)? {
-        log::debug!(
-            target: "ecs_protect::aws",
-            "using AWS credentials from the container endpoint {}",
-            container.endpoint()
-        );
-        return Ok(CachingProvider::new(Arc::new(container)));
+        let source = format!("the container endpoint {}", container.endpoint());
+        return Ok((Arc::new(container), source));
     }
     let imds = match imds::ImdsProvider::from_env(env)? {
         None => "EC2 instance metadata is disabled (AWS_EC2_METADATA_DISABLED)".to_owned(),
         Some(imds) => match imds.probe() {
             Ok(()) => {
-                log::debug!(
-                    target: "ecs_protect::aws",
-                    "using AWS credentials from EC2 instance metadata at {}",
-                    imds.endpoint()
-                );
-                return Ok(CachingProvider::new(Arc::new(imds)));
+                let source = format!("EC2 instance metadata at {}", imds.endpoint());
+                return Ok((Arc::new(imds), source));
             }
             Err(err) => format!("EC2 instance metadata did not answer ({err})"),
         },

@@ -269,9 +269,10 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` (given the 1-based attempt number) until it succeeds, fails for good,
-    /// runs out of attempts or the quota is empty. A [`Kind::ExpiredCredentials`] failure is
-    /// retried at once, once per call. A [`Kind::ClockSkew`] failure is
-    /// retried at once, without backoff or quota, but never twice in a row.
+    /// runs out of attempts or the quota is empty. Every attempt counts against
+    /// `max_attempts` (`AWS_MAX_ATTEMPTS`), whatever made the one before it fail. A
+    /// [`Kind::ExpiredCredentials`] failure is retried at once, once per call; a
+    /// [`Kind::ClockSkew`] failure too, without backoff or quota, once per call.
     ///
     /// # Errors
     ///
@@ -284,7 +285,7 @@ impl RetryPolicy {
         let mut number = 1;
         let mut retries = 0;
         let mut last_cost = None;
-        let mut after_skew = false;
+        let mut corrected_skew = false;
         let mut refreshed = false;
         loop {
             let failure = match attempt(number) {
@@ -294,17 +295,26 @@ impl RetryPolicy {
                 }
                 Err(failure) => failure,
             };
+            if number >= self.max_attempts {
+                if failure.kind != Kind::Permanent {
+                    log::debug!(
+                        target: "ecs_protect::aws",
+                        "{operation}: giving up after {number} attempts (AWS_MAX_ATTEMPTS): {}",
+                        failure.error
+                    );
+                }
+                return Err(failure.error);
+            }
             number += 1;
             match failure.kind {
-                Kind::ClockSkew if !after_skew => {
+                Kind::ClockSkew if !corrected_skew => {
                     log::warn!(
                         target: "ecs_protect::aws",
                         "{operation}: request rejected for clock skew; re-signing with the \
                          server's clock: {}",
                         failure.error
                     );
-                    after_skew = true;
-                    continue;
+                    corrected_skew = true;
                 }
                 Kind::ExpiredCredentials if !refreshed => {
                     log::warn!(
@@ -313,16 +323,11 @@ impl RetryPolicy {
                         failure.error
                     );
                     refreshed = true;
-                    continue;
                 }
                 Kind::ClockSkew | Kind::ExpiredCredentials | Kind::Permanent => {
                     return Err(failure.error);
                 }
                 Kind::Retryable { timed_out } => {
-                    after_skew = false;
-                    if retries + 1 >= self.max_attempts {
-                        return Err(failure.error);
-                    }
                     let cost = if timed_out {
                         TIMEOUT_RETRY_COST
                     } else {
@@ -341,8 +346,8 @@ impl RetryPolicy {
                     let delay = backoff(retries, self.base_delay, random_unit());
                     log::debug!(
                         target: "ecs_protect::aws",
-                        "{operation}: retry {retries} of {} in {delay:?}: {}",
-                        self.max_attempts - 1,
+                        "{operation}: attempt {number} of {} in {delay:?}: {}",
+                        self.max_attempts,
                         failure.error
                     );
                     (self.sleep)(delay);
@@ -514,7 +519,7 @@ mod tests {
 
     #[test]
     fn clock_skew_is_retried_once_at_once() {
-        let (policy, slept) = recording_policy(1);
+        let (policy, slept) = recording_policy(3);
         let mut calls = 0;
         let result = policy.run("Op", |n| {
             calls += 1;
@@ -539,7 +544,7 @@ mod tests {
 
     #[test]
     fn expired_credentials_are_retried_once_per_call_at_once() {
-        let (policy, slept) = recording_policy(1);
+        let (policy, slept) = recording_policy(3);
         let mut calls = 0;
         policy
             .run::<()>("Op", |_| {
@@ -564,6 +569,49 @@ mod tests {
         assert!(is_expired_credentials_code("ExpiredTokenException"));
         assert!(is_expired_credentials_code("ExpiredToken"));
         assert!(!is_expired_credentials_code("ExpiredTokenExceptionX"));
+    }
+
+    /// Issue 19: clock-skew and expired-token retries count as attempts, and the skew
+    /// correction happens once per call (it used to reset after each ordinary retry), so
+    /// a call never makes more than `AWS_MAX_ATTEMPTS` attempts.
+    #[test]
+    fn every_attempt_counts_against_max_attempts() {
+        for max in 1..=6 {
+            let (policy, _) = recording_policy(max);
+            // A server whose clock keeps jumping between throttled answers.
+            let mut calls = 0;
+            let _ = policy.run::<()>("Op", |n| {
+                calls += 1;
+                Err(fail(if n % 2 == 1 { Kind::ClockSkew } else { RETRY }))
+            });
+            assert_eq!(calls, max.min(3), "max_attempts {max}");
+            let mut calls = 0;
+            let _ = policy.run::<()>("Op", |n| {
+                calls += 1;
+                Err(fail(match n {
+                    1 => Kind::ExpiredCredentials,
+                    2 => Kind::ClockSkew,
+                    _ => RETRY,
+                }))
+            });
+            assert_eq!(calls, max, "max_attempts {max}");
+        }
+        // With one attempt nothing is retried, not even a skew correction.
+        let (policy, _) = recording_policy(1);
+        let mut calls = 0;
+        let _ = policy.run::<()>("Op", |_| {
+            calls += 1;
+            Err(fail(Kind::ClockSkew))
+        });
+        assert_eq!(calls, 1);
+        // The skew correction is once per call: a second skew ends the call.
+        let (policy, _) = recording_policy(10);
+        let mut calls = 0;
+        let _ = policy.run::<()>("Op", |n| {
+            calls += 1;
+            Err(fail(if n == 2 { RETRY } else { Kind::ClockSkew }))
+        });
+        assert_eq!(calls, 3);
     }
 
     #[test]

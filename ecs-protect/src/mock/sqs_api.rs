@@ -157,6 +157,8 @@ pub(crate) fn answer(
                 .map(|outcome| batch_answer(&outcome))
         }),
         "SendMessage" => send(queue, &request),
+        // The queue's defaults, as SQS answers them: no redrive policy.
+        "GetQueueAttributes" => Ok(Ok(json!({ "Attributes": { "VisibilityTimeout": "30" } }))),
         other => {
             return SqsAnswer::error(
                 400,

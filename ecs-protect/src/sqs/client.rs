@@ -362,9 +362,12 @@ mod tests {
 
     #[test]
     fn missing_credentials_are_a_clear_error_at_construction() {
-        let err = SqsClient::from_env(URL, &Env::from_vars([("AWS_REGION", "eu-west-1")]))
-            .map(|_| ())
-            .unwrap_err();
+        // No instance metadata either: a unit test never reaches 169.254.169.254.
+        let env = Env::from_vars([
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]);
+        let err = SqsClient::from_env(URL, &env).map(|_| ()).unwrap_err();
         assert!(
             matches!(err, Error::Credentials { .. })
                 && err.to_string().contains("AWS_ACCESS_KEY_ID"),

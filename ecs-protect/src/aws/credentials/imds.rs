@@ -3,7 +3,12 @@
 //!
 //! A session token is fetched with `PUT /latest/api/token` and sent with every `GET`; the
 //! role name comes from `/latest/meta-data/iam/security-credentials/`, its credentials from
-//! `.../security-credentials/<role>`. Timeouts are 1 s so that off EC2 the probe costs
+//! `.../security-credentials/<role>`. When the token request answers 403, 404 or 405 (an
+//! IMDS proxy or emulator that refuses `PUT`, or a token hop limit reached), the requests
+//! go on without a token (IMDSv1) and a warning is logged, as botocore and the Go SDK do:
+//! refusing would leave such hosts with no credentials at all, and an instance that
+//! requires IMDSv2 answers 401 to tokenless requests, which is reported as an error.
+//! Timeouts are 1 s so that off EC2 the probe costs
 //! about a second. Read: `AWS_EC2_METADATA_DISABLED`, `AWS_EC2_METADATA_SERVICE_ENDPOINT`,
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv4` or `IPv6`).
 
@@ -47,8 +52,9 @@ const ATTEMPTS: u32 = 3;
 pub(crate) struct ImdsProvider {
     endpoint: Url,
     http: HttpClient,
-    /// The session token and when to replace it.
-    token: Mutex<Option<(String, Instant)>>,
+    /// The session token (`None`: IMDSv1, the token request was refused) and when to
+    /// ask for one again.
+    token: Mutex<Option<(Option<String>, Instant)>>,
     attempts: u32,
 }
 
@@ -98,7 +104,26 @@ impl ImdsProvider {
     ///
     /// The request's error (off EC2: a connection failure or a timeout).
     pub(crate) fn probe(&self) -> Result<(), Error> {
-        self.token_with(1).map(|_| ())
+        if self.token_with(1)?.is_some() {
+            return Ok(());
+        }
+        // IMDSv1: a refused PUT alone proves little (any web server may refuse one), so
+        // the role list must answer too, as botocore only uses IMDS when it yields.
+        let response = self
+            .send_with("GET", ROLE_PATH, &[], 1)
+            .map_err(|e| self.error(format!("GET {ROLE_PATH} failed: {e}"), Some(e)))?;
+        if response.is_success() {
+            Ok(())
+        } else {
+            Err(self.error(
+                format!(
+                    "the session token request was refused, and GET {ROLE_PATH} without a \
+                     token answered HTTP {}",
+                    response.status
+                ),
+                None,
+            ))
+        }
     }
 
     fn url(&self, path: &str) -> Url {
@@ -150,8 +175,9 @@ impl ImdsProvider {
         }
     }
 
-    /// The session token, fetched when there is none or it is about to end.
-    fn token_with(&self, attempts: u32) -> Result<String, Error> {
+    /// The session token, fetched when there is none or it is about to end; `None` when
+    /// the token request answered 403, 404 or 405 (IMDSv1 then, with a warning).
+    fn token_with(&self, attempts: u32) -> Result<Option<String>, Error> {
         let mut slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((token, renew_at)) = &*slot
             && Instant::now() < *renew_at
@@ -167,6 +193,17 @@ impl ImdsProvider {
                 attempts,
             )
             .map_err(|e| self.error(format!("the session token request failed: {e}"), Some(e)))?;
+        if (403..=405).contains(&response.status) {
+            log::warn!(
+                target: "ecs_protect::aws",
+                "EC2 instance metadata at {}: the session token request answered HTTP {}; \
+                 going on without a token (IMDSv1), as the AWS SDKs do",
+                self.endpoint,
+                response.status
+            );
+            *slot = Some((None, Instant::now() + TOKEN_TTL - TOKEN_MARGIN));
+            return Ok(None);
+        }
         if !response.is_success() {
             return Err(self.error(
                 format!(
@@ -181,8 +218,11 @@ impl ImdsProvider {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))
             .ok_or_else(|| self.error("the session token is empty or not text".to_owned(), None))?;
-        *slot = Some((token.clone(), Instant::now() + TOKEN_TTL - TOKEN_MARGIN));
-        Ok(token)
+        *slot = Some((
+            Some(token.clone()),
+            Instant::now() + TOKEN_TTL - TOKEN_MARGIN,
+        ));
+        Ok(Some(token))
     }
 
     /// A `GET` with the session token; a 401 (token expired) fetches a new one, once.
@@ -190,8 +230,12 @@ impl ImdsProvider {
         let mut renewed = false;
         loop {
             let token = self.token_with(self.attempts)?;
+            let headers: Vec<(&str, &str)> = token
+                .iter()
+                .map(|token| ("x-aws-ec2-metadata-token", token.as_str()))
+                .collect();
             let response = self
-                .send("GET", path, &[("x-aws-ec2-metadata-token", &token)])
+                .send("GET", path, &headers)
                 .map_err(|e| self.error(format!("GET {path} failed: {e}"), Some(e)))?;
             match response.status {
                 401 if !renewed => {

@@ -16,6 +16,9 @@ use crate::aws::time;
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// How much of the command's stderr an error quotes.
 const STDERR_QUOTED: usize = 300;
+/// How much of the command's stderr is kept; the rest is read and dropped, so that a
+/// chatty command (`aws configure export-credentials --debug`) never meets a closed pipe.
+const STDERR_KEPT: usize = 64 * 1024;
 
 /// Runs `credential_process` at every fetch (the cache decides when) through the shell:
 /// `sh -c` (`cmd.exe /C` on Windows), as the SDKs do.
@@ -69,7 +72,7 @@ impl ProcessProvider {
         let err = thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(s) = stderr.as_mut() {
-                let _ = s.take(64 * 1024).read_to_end(&mut buf);
+                let _ = read_keeping(s, STDERR_KEPT, &mut buf);
             }
             buf
         });
@@ -102,6 +105,21 @@ impl ProcessProvider {
             return Err(self.error(message));
         }
         Ok(stdout)
+    }
+}
+
+/// Reads `reader` to its end, keeping its first `keep` bytes in `kept`.
+fn read_keeping(reader: &mut impl Read, keep: usize, kept: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let room = keep.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
     }
 }
 

@@ -6,9 +6,18 @@
 //! `USERPROFILE`) for `~`. A profile's keys in the credentials file override the same keys
 //! in the config file. Within a profile, static keys (`aws_access_key_id`,
 //! `aws_secret_access_key`, `aws_session_token`) win over `credential_process`, as in
-//! botocore and the Go SDK. Assume-role (`role_arn`), web identity and SSO token settings
-//! are not supported: a profile using only those is an error saying so (SSO works through
+//! botocore and the Go SDK. Assume-role (`role_arn`, `credential_source`) and web identity
+//! (`web_identity_token_file`) are not supported: a profile with any of them is an error
+//! whatever else it holds, because the SDKs would sign as the role, never with the
+//! profile's own keys. SSO token settings are not supported either: a profile using only
+//! those is an error saying so (SSO works through
 //! `credential_process = aws configure export-credentials --profile NAME --format process`).
+//!
+//! Lines are read as botocore's parser (Python's `configparser`) reads them: a key line may
+//! be indented; a line indented deeper than the key line before it continues that key's
+//! value (the `s3 =` blocks of sub-settings, skipped here). A continuation of a non-empty
+//! value would make a multi-line value, which no setting read here accepts: it is an error
+//! naming the file and the line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,27 +31,47 @@ const PROFILE: &str = "AWS_PROFILE";
 const CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
 const CONFIG_FILE: &str = "AWS_CONFIG_FILE";
 
-/// Settings this crate does not implement, and what they are.
-const UNSUPPORTED: &[(&str, &str)] = &[
+/// Settings that make the SDKs sign as a role, never with the profile's own keys: a
+/// profile with any of them is refused whatever else it holds, and what they are.
+const ROLE_SETTINGS: &[(&str, &str)] = &[
     ("role_arn", "assume-role"),
-    ("web_identity_token_file", "web identity"),
-    ("sso_session", "SSO"),
-    ("sso_start_url", "SSO"),
     ("credential_source", "assume-role"),
+    ("web_identity_token_file", "web identity"),
 ];
+
+/// Token settings this crate does not implement (a profile using only these is refused),
+/// and what they are.
+const UNSUPPORTED: &[(&str, &str)] = &[("sso_session", "SSO"), ("sso_start_url", "SSO")];
+
+/// A provider and what its source is.
+type Described = (Arc<dyn ProvideCredentials>, String);
 
 /// One file's profiles: name to its keys (lowercase) and values.
 type Profiles = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The provider of the selected profile; `None` when no profile is selected explicitly and
-/// the `default` profile is absent or holds no credentials.
+/// As [`from_env_described`], without the description.
+///
+/// # Errors
+///
+/// As [`from_env_described`].
+#[cfg(test)]
+pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>, Error> {
+    from_env_described(env).map(|found| found.map(|(provider, _)| provider))
+}
+
+/// The provider of the selected profile and what its source is (`profile dev in
+/// /home/me/.aws/credentials (static keys)` or `(credential_process)`); `None` when no
+/// profile is selected explicitly and the `default` profile is absent or holds no
+/// credentials.
 ///
 /// # Errors
 ///
 /// [`Error::Config`] naming `AWS_PROFILE` when the profile it names is in neither file or
-/// has no usable credentials, or naming the file and profile for a half-set key pair or a
-/// value that cannot be sent.
-pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>, Error> {
+/// has no usable credentials; naming the file and profile for `role_arn`,
+/// `credential_source` or `web_identity_token_file` (whatever else the profile holds), a
+/// half-set key pair or a value that cannot be sent; naming the file and line for a line
+/// that continues a non-empty value.
+pub(crate) fn from_env_described(env: &Env) -> Result<Option<Described>, Error> {
     let explicit = env
         .get(PROFILE)
         .map(|p| p.trim().to_owned())
@@ -94,11 +123,26 @@ pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>,
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
+    if let Some((key, what)) = ROLE_SETTINGS
+        .iter()
+        .find(|(key, _)| keys.contains_key(*key))
+    {
+        return Err(Error::config(
+            origin,
+            format!(
+                "unsupported: {what} profile ({key} is set): ecs-protect does not assume \
+                 roles, and never signs with the profile's own keys in the role's place; use \
+                 credential_process (e.g. `aws configure export-credentials --profile NAME \
+                 --format process`)"
+            ),
+        ));
+    }
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {
         (Some(id), Some(secret)) => {
             let creds = Credentials::new(id, secret, get("aws_session_token"));
             creds.check(&origin)?;
-            return Ok(Some(Arc::new(StaticProvider(creds))));
+            let source = format!("{origin} (static keys)");
+            return Ok(Some((Arc::new(StaticProvider(creds)), source)));
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err(Error::config(
@@ -109,7 +153,11 @@ pub(crate) fn from_env(env: &Env) -> Result<Option<Arc<dyn ProvideCredentials>>,
         (None, None) => {}
     }
     if let Some(command) = get("credential_process") {
-        return Ok(Some(Arc::new(ProcessProvider::new(command, origin))));
+        let source = format!("{origin} (credential_process)");
+        return Ok(Some((
+            Arc::new(ProcessProvider::new(command, origin)),
+            source,
+        )));
     }
     let unsupported = UNSUPPORTED
         .iter()
@@ -147,7 +195,11 @@ fn file_path(env: &Env, variable: &str, name: &str, home: Option<&str>) -> Optio
 /// The profiles of the file at `path`; `None` when it does not exist.
 fn read(path: &Path, is_config: bool) -> Result<Option<Profiles>, Error> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(parse(&text, is_config))),
+        Ok(text) => parse(&text, is_config)
+            .map(Some)
+            .map_err(|(line, message)| {
+                Error::config(format!("{} line {line}", path.display()), message)
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::config(
             path.display().to_string(),
@@ -158,16 +210,41 @@ fn read(path: &Path, is_config: bool) -> Result<Option<Profiles>, Error> {
 
 /// Parses an AWS profile file. Section headers are `[name]` in the credentials file and
 /// `[profile name]` (or `[default]`) in the config file; other sections (`[sso-session x]`,
-/// `[services x]`) are skipped. Lines starting with `#` or `;` are comments; indented lines
-/// (sub-settings such as `s3 =` blocks) are skipped.
-pub(crate) fn parse(text: &str, is_config: bool) -> Profiles {
+/// `[services x]`) are skipped. Lines starting with `#` or `;` are comments. As in
+/// botocore, a key line may be indented, and a line indented deeper than the key line
+/// before it continues that key: the sub-settings of an empty value (`s3 =` blocks) are
+/// skipped.
+///
+/// # Errors
+///
+/// The 1-based line number and a message, for a line continuing a non-empty value.
+pub(crate) fn parse(text: &str, is_config: bool) -> Result<Profiles, (usize, String)> {
     let mut profiles = Profiles::new();
     let mut current: Option<String> = None;
-    for line in text.lines() {
+    // The last key line's key, whether its value was empty, and its indentation.
+    let mut last_key: Option<(String, bool, usize)> = None;
+    for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
+        let indent = line.len() - line.trim_start().len();
+        if let Some((key, empty, key_indent)) = &last_key
+            && indent > *key_indent
+        {
+            if *empty || current.is_none() {
+                continue;
+            }
+            return Err((
+                index + 1,
+                format!(
+                    "this indented line continues the value of {key} on a line above, \
+                     making it a multi-line value; remove the indentation if it is a \
+                     setting of its own"
+                ),
+            ));
+        }
+        last_key = None;
         if let Some(header) = trimmed.strip_prefix('[') {
             let Some((header, _)) = header.split_once(']') else {
                 current = None;
@@ -189,18 +266,18 @@ pub(crate) fn parse(text: &str, is_config: bool) -> Profiles {
             }
             continue;
         }
-        if line.starts_with([' ', '\t']) {
-            continue;
-        }
-        let (Some(name), Some((key, value))) = (&current, trimmed.split_once('=')) else {
+        let Some((key, value)) = trimmed.split_once('=') else {
             continue;
         };
+        let key = key.trim().to_ascii_lowercase();
+        last_key = Some((key.clone(), value.trim().is_empty(), indent));
+        let Some(name) = &current else { continue };
         profiles
             .entry(name.clone())
             .or_default()
-            .insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
+            .insert(key, value.trim().to_owned());
     }
-    profiles
+    Ok(profiles)
 }
 
 #[cfg(test)]

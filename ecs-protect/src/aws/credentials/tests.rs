@@ -758,3 +758,67 @@ fn soak_credentials_cache_through_outages() {
 fn at_secs(secs: u64) -> SystemTime {
     at(secs)
 }
+
+/// Issue 19: web identity in the environment is never skipped: with an instance metadata
+/// service answering (and a container endpoint configured), the chain stops with an error
+/// naming the variable, in web identity's place (before the profiles, the container
+/// endpoint and IMDS), instead of signing as the node's role.
+#[test]
+fn web_identity_is_an_error_in_its_place_never_skipped() {
+    let json = credentials_json("ASIANODE", SystemTime::now() + Duration::from_secs(3600));
+    let mut server = TestServer::start(vec![
+        Reply::json(200, "token"),
+        Reply::json(200, "node-role"),
+        Reply::json(200, &json),
+    ]);
+    let imds = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", server.url.clone());
+    let mut vars = vec![
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "/var/run/secrets/token".to_owned(),
+        ),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/pod".to_owned()),
+        imds.clone(),
+    ];
+    let err = default_chain(&Env::from_vars(vars.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "invalid AWS_WEB_IDENTITY_TOKEN_FILE: is set with AWS_ROLE_ARN: web identity"
+        ),
+        "{err}"
+    );
+    vars.push((
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "/v2/credentials/x".to_owned(),
+    ));
+    assert!(default_chain(&Env::from_vars(vars)).is_err());
+    // A profile's web_identity_token_file: the profile's error, not IMDS either.
+    let dir = std::env::temp_dir().join(format!("ecs-protect-webid-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".aws")).unwrap();
+    std::fs::write(
+        dir.join(".aws/config"),
+        "[default]\nweb_identity_token_file = /t\nrole_arn = arn:aws:iam::1:role/pod\n",
+    )
+    .unwrap();
+    let err = default_chain(&Env::from_vars([
+        ("HOME", dir.display().to_string()),
+        imds.clone(),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unsupported: assume-role profile"), "{err}");
+    // The environment's own keys still come first, as in the SDKs.
+    let keys = default_chain(&Env::from_vars([
+        ("AWS_ACCESS_KEY_ID", "AKIAENV".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "s".to_owned()),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t".to_owned()),
+        imds,
+    ]))
+    .unwrap();
+    assert_eq!(keys.credentials().unwrap().access_key_id(), "AKIAENV");
+    // IMDS was never asked.
+    assert!(server.requests().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -303,6 +303,46 @@ fn throttling_beyond_max_attempts_is_returned() {
     assert_eq!(ecs.requests().len(), 2);
 }
 
+/// Issue 19: a server whose clock keeps jumping between throttled answers gets
+/// `AWS_MAX_ATTEMPTS` requests, not about twice as many: the skew re-sign counts as an
+/// attempt, and happens once per call.
+#[test]
+fn a_jumping_clock_never_makes_a_call_exceed_max_attempts() {
+    let skewed = |secs: i64| {
+        let at = if secs >= 0 {
+            SystemTime::now() + Duration::from_secs(secs.unsigned_abs())
+        } else {
+            SystemTime::now() - Duration::from_secs(secs.unsigned_abs())
+        };
+        Reply::json(
+            400,
+            r#"{"__type":"InvalidSignatureException","message":"Signature expired"}"#,
+        )
+        .header("Date", &http_date(at))
+    };
+    let throttled = || Reply::json(400, r#"{"__type":"ThrottlingException"}"#);
+    for max in [2usize, 3, 5] {
+        let mut ecs = TestServer::start(vec![
+            skewed(900),
+            throttled(),
+            skewed(-900),
+            throttled(),
+            skewed(900),
+            throttled(),
+        ]);
+        let max_text = max.to_string();
+        let err = client(&ecs, &[("AWS_MAX_ATTEMPTS", &max_text)])
+            .update_task_protection(true, Some(60))
+            .unwrap_err();
+        assert!(err.as_api().is_some(), "{err}");
+        assert!(
+            ecs.requests().len() <= max,
+            "{} requests with AWS_MAX_ATTEMPTS={max}",
+            ecs.requests().len()
+        );
+    }
+}
+
 #[test]
 fn access_denied_fails_at_once_with_a_clear_error() {
     let mut ecs = TestServer::start(vec![
@@ -343,7 +383,8 @@ fn clock_skew_of_900_seconds_is_corrected() {
         .header("Date", &date),
         Reply::json(200, &protected(true, Some(1.8e9))),
     ]);
-    let client = client(&ecs, &[("AWS_MAX_ATTEMPTS", "1")]);
+    // The correction is an attempt of its own (issue 19): two attempts allowed.
+    let client = client(&ecs, &[("AWS_MAX_ATTEMPTS", "2")]);
     client.update_task_protection(true, Some(60)).unwrap();
     client.update_task_protection(true, Some(60)).unwrap();
     let seen = ecs.requests().to_vec();
@@ -1012,4 +1053,74 @@ fn proxies_come_from_the_clients_env() {
     );
     assert_eq!(ecs.requests().len(), 1);
     assert_eq!(proxy.requests().len(), seen.len());
+}
+
+/// Issue 19, from the outside: with a container endpoint configured, a profile whose keys
+/// are indented (as botocore reads them) signs the call; a profile with `role_arn` and
+/// keys, and web identity in the environment, stop the client before any request, instead
+/// of signing as the base keys or the container's role.
+#[test]
+fn the_configured_identity_signs_or_nothing_does() {
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let mut creds = TestServer::start(vec![Reply::json(
+        200,
+        &credentials_json("ASIACONTAINER", later),
+    )]);
+    let full_uri = format!("{}/creds", creds.url);
+    let home = std::env::temp_dir().join(format!(
+        "ecs-protect-identity-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let build = |ecs: &TestServer, credentials_file: &str, extra: &[(&str, &str)]| {
+        std::fs::write(home.join(".aws/credentials"), credentials_file).unwrap();
+        let home = home.display().to_string();
+        let mut vars = vec![
+            ("AWS_ENDPOINT_URL_ECS", ecs.url.as_str()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("HOME", home.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        EcsClient::builder()
+            .env(&Env::from_vars(vars))
+            .task(TASK_ARN, CLUSTER)
+            .build()
+    };
+    let mut ecs = TestServer::start(vec![Reply::json(200, &protected(true, Some(1.8e9)))]);
+    let indented = "[default]\n  aws_access_key_id = AKIAINDENTED\n  aws_secret_access_key = s\n";
+    build(&ecs, indented, &[])
+        .unwrap()
+        .update_task_protection(true, Some(60))
+        .unwrap();
+    let seen = ecs.requests().to_vec();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(signed_with(&seen[0]), "AKIAINDENTED");
+
+    let role = "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = default\n\
+                aws_access_key_id = AKIABASE\naws_secret_access_key = s\n";
+    let err = build(&ecs, role, &[]).unwrap_err().to_string();
+    assert!(err.contains("unsupported: assume-role profile"), "{err}");
+    let err = build(
+        &ecs,
+        "",
+        &[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/pod"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("invalid AWS_WEB_IDENTITY_TOKEN_FILE"),
+        "{err}"
+    );
+    // Nothing else was signed, and the container's role was never asked.
+    assert_eq!(ecs.requests().len(), 1);
+    assert!(creds.requests().is_empty());
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -1,4 +1,5 @@
-//! The command line: `run [--required] [--] CMD ARGS...`, `--help`, `--version`.
+//! The command line: `run [--required] [--] CMD ARGS...`, `check [--json] [--queue URL]`,
+//! `--help`, `--version`.
 
 use std::ffi::OsString;
 
@@ -8,6 +9,16 @@ pub(crate) enum Command {
     Help,
     Version,
     Run(Run),
+    Check(Check),
+}
+
+/// `ecs-protect check`'s arguments.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Check {
+    /// Print JSON instead of text.
+    pub(crate) json: bool,
+    /// The queue to check (`--queue URL`); else `QUEUE_URL` is read.
+    pub(crate) queue: Option<String>,
 }
 
 /// `ecs-protect run`'s arguments.
@@ -33,7 +44,12 @@ pub(crate) fn parse(argv: Vec<OsString>) -> Result<Command, String> {
         Some("-h" | "--help" | "help") => return Ok(Command::Help),
         Some("-V" | "--version") => return Ok(Command::Version),
         Some("run") => {}
-        _ => return Err(format!("unknown subcommand {first:?} (expected run)")),
+        Some("check") => return parse_check(argv),
+        _ => {
+            return Err(format!(
+                "unknown subcommand {first:?} (expected run or check)"
+            ));
+        }
     }
     let mut required = false;
     let mut rest: Vec<OsString> = argv.collect();
@@ -64,6 +80,35 @@ pub(crate) fn parse(argv: Vec<OsString>) -> Result<Command, String> {
         program,
         args: command.collect(),
     }))
+}
+
+/// `check [--json] [--queue URL]` (also `--queue=URL`).
+fn parse_check(argv: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let mut check = Check::default();
+    let mut argv = argv;
+    while let Some(arg) = argv.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(format!("unknown argument {arg:?} for check"));
+        };
+        match text {
+            "--json" => check.json = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            "--queue" => match argv.next().and_then(|url| url.into_string().ok()) {
+                Some(url) if !url.trim().is_empty() => check.queue = Some(url),
+                _ => return Err("--queue needs a queue URL: --queue URL".into()),
+            },
+            other => match other.strip_prefix("--queue=") {
+                Some(url) if !url.trim().is_empty() => check.queue = Some(url.to_owned()),
+                Some(_) => return Err("--queue needs a queue URL: --queue URL".into()),
+                None => {
+                    return Err(format!(
+                        "unknown argument {other:?} for check (expected --json or --queue URL)"
+                    ));
+                }
+            },
+        }
+    }
+    Ok(Command::Check(check))
 }
 
 #[cfg(test)]
@@ -103,6 +148,33 @@ mod tests {
     }
 
     #[test]
+    fn check_takes_json_and_a_queue() {
+        assert_eq!(parse_str(&["check"]), Ok(Command::Check(Check::default())));
+        assert_eq!(
+            parse_str(&["check", "--queue", "http://q/1/a", "--json"]),
+            Ok(Command::Check(Check {
+                json: true,
+                queue: Some("http://q/1/a".into())
+            }))
+        );
+        assert_eq!(
+            parse_str(&["check", "--queue=http://q/1/a"]),
+            Ok(Command::Check(Check {
+                json: false,
+                queue: Some("http://q/1/a".into())
+            }))
+        );
+        assert_eq!(
+            parse_str(&["check", "--queue"]),
+            Err("--queue needs a queue URL: --queue URL".into())
+        );
+        assert_eq!(
+            parse_str(&["check", "--verbose"]),
+            Err("unknown argument \"--verbose\" for check (expected --json or --queue URL)".into())
+        );
+    }
+
+    #[test]
     fn help_version_and_every_mistake() {
         assert_eq!(parse_str(&["--help"]), Ok(Command::Help));
         assert_eq!(parse_str(&["run", "--help"]), Ok(Command::Help));
@@ -110,7 +182,7 @@ mod tests {
         assert_eq!(parse_str(&[]), Err("missing a subcommand".into()));
         assert_eq!(
             parse_str(&["start"]),
-            Err("unknown subcommand \"start\" (expected run)".into())
+            Err("unknown subcommand \"start\" (expected run or check)".into())
         );
         assert_eq!(
             parse_str(&["run", "--require", "--", "x"]),

@@ -1,10 +1,13 @@
 //! `ecs-protect run [--required] -- CMD ARGS...`: keeps the ECS task protected from
 //! scale-in while any program runs (a shell script, a Python job), with the same
 //! environment, backends and shared-directory coordination as the library.
+//! `ecs-protect check [--json] [--queue URL]`: what this environment would do, proven by
+//! one read-only call.
 
 #![forbid(unsafe_code)]
 
 mod args;
+mod check;
 mod run;
 mod stderr_log;
 
@@ -24,6 +27,8 @@ mod status {
     pub(crate) const CANNOT_RUN: u8 = 126;
     /// The program was not found.
     pub(crate) const NOT_FOUND: u8 = 127;
+    /// `check` found at least one problem.
+    pub(crate) const CHECK_FAILED: u8 = 1;
 }
 
 const HELP: &str = include_str!("help.txt");
@@ -41,9 +46,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Run(run)) => ExitCode::from(run::run(&run)),
+        Ok(Command::Check(check)) => ExitCode::from(check::check(&check)),
         Err(message) => {
             eprintln!(
-                "ecs-protect: {message}\nUsage: ecs-protect run [--required] -- CMD [ARGS...]  (see --help)"
+                "ecs-protect: {message}\nUsage: ecs-protect run [--required] -- CMD [ARGS...] | check [--json] [--queue URL]  (see --help)"
             );
             ExitCode::from(status::USAGE)
         }

@@ -170,3 +170,46 @@ fn disabled_or_absent_metadata_is_skipped_quickly() {
         "{err}"
     );
 }
+
+/// Issue 19: an IMDS that refuses the token `PUT` (403, 404 or 405) is read without a
+/// token (IMDSv1), as botocore and the Go SDK do, instead of "no credentials found".
+#[test]
+fn a_refused_token_request_falls_back_to_imdsv1() {
+    for status in [403, 404, 405] {
+        let mut server = TestServer::start(vec![
+            text(status, ""),
+            text(200, "worker-role\n"),
+            text(200, "worker-role\n"),
+            Reply::json(200, &imds_json("ASIAVONE")),
+        ]);
+        let imds = provider(&server);
+        imds.probe().unwrap();
+        let creds = imds.fetch().unwrap();
+        assert_eq!(creds.access_key_id(), "ASIAVONE", "{status}");
+        let seen = server.requests().to_vec();
+        assert_eq!(
+            seen.len(),
+            4,
+            "{status}: one PUT, then GETs without a token"
+        );
+        assert_eq!(seen[0].method, "PUT");
+        for get in &seen[1..] {
+            assert_eq!(get.method, "GET");
+            assert_eq!(get.header("x-aws-ec2-metadata-token"), None, "{status}");
+        }
+    }
+    // A server refusing everything is not an IMDS: the probe fails, naming both answers.
+    let server = TestServer::start(vec![text(403, ""), text(403, "")]);
+    let err = provider(&server).probe().unwrap_err().to_string();
+    assert!(
+        err.contains("the session token request was refused, and GET"),
+        "{err}"
+    );
+    // Other refusals of the token request stay errors, naming the status.
+    let server = TestServer::start(vec![text(400, "")]);
+    let err = provider(&server).probe().unwrap_err().to_string();
+    assert!(
+        err.contains("the session token request answered HTTP 400"),
+        "{err}"
+    );
+}

@@ -56,7 +56,8 @@ fn parses_both_file_formats() {
          s3 =\n  max_concurrent_requests = 10\n; another\n[sso-session corp]\nsso_region = x\n\
          [profile  spaced ]\nKey = Value\n[profileless]\nx = y\n",
         true,
-    );
+    )
+    .unwrap();
     assert_eq!(config["default"]["region"], "eu-west-1");
     assert_eq!(config["dev"]["aws_access_key_id"], "AKIADEV");
     assert_eq!(config["dev"]["s3"], "");
@@ -64,7 +65,7 @@ fn parses_both_file_formats() {
     assert_eq!(config["spaced"]["key"], "Value");
     assert!(!config.contains_key("corp") && !config.contains_key("sso-session corp"));
     assert!(!config.contains_key("profileless") && !config.contains_key("less"));
-    let credentials = parse("[dev]\naws_secret_access_key=s = with equals\n", false);
+    let credentials = parse("[dev]\naws_secret_access_key=s = with equals\n", false).unwrap();
     assert_eq!(
         credentials["dev"]["aws_secret_access_key"],
         "s = with equals"
@@ -170,7 +171,7 @@ fn a_missing_profile_or_one_without_credentials() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("role_arn (assume-role) is not supported"),
+        err.contains("unsupported: assume-role profile (role_arn is set)"),
         "{err}"
     );
     let bad = home(
@@ -275,5 +276,124 @@ fn a_failing_credential_process_or_bad_json_is_a_clear_error() {
     assert!(
         absent.contains("the command failed (exit status: 127)"),
         "{absent}"
+    );
+}
+
+/// Issue 19: a profile with `role_arn` or `credential_source` is the assume-role error
+/// whatever else it holds (its own keys only ever serve to assume the role), and one with
+/// `web_identity_token_file` the web identity error: never a provider that would sign as
+/// the base keys.
+#[test]
+fn a_role_profile_never_signs_with_its_own_keys() {
+    for (setting, what) in [
+        (
+            "role_arn = arn:aws:iam::1:role/x\nsource_profile = default",
+            "assume-role",
+        ),
+        (
+            "role_arn = arn:aws:iam::1:role/x\ncredential_source = Environment",
+            "assume-role",
+        ),
+        ("credential_source = EcsContainer", "assume-role"),
+        (
+            "web_identity_token_file = /var/run/token\nrole_arn = arn:aws:iam::1:role/x",
+            "assume-role",
+        ),
+        ("web_identity_token_file = /var/run/token", "web identity"),
+    ] {
+        let keys = "aws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n\
+                    credential_process = echo never-run";
+        for (config, credentials) in [
+            (format!("[default]\n{setting}\n{keys}\n"), String::new()),
+            (
+                format!("[default]\n{setting}\n"),
+                format!("[default]\n{keys}\n"),
+            ),
+        ] {
+            let dir = home(Some(&config), Some(&credentials));
+            for extra in [&[][..], &[("AWS_PROFILE", "default")]] {
+                let err = provider(&dir, extra).err().unwrap().to_string();
+                assert!(
+                    err.starts_with("invalid profile default in ")
+                        && err.contains(&format!("unsupported: {what} profile (")),
+                    "{setting}: {err}"
+                );
+                assert!(!err.contains("base-secret"), "{err}");
+            }
+        }
+    }
+}
+
+/// Issue 19: keys indented under a profile are read as botocore (configparser) reads them;
+/// a line continuing a non-empty value is an error naming the file and the line, never a
+/// profile that looks empty (which sent the chain on to the container's credentials).
+#[test]
+fn indented_keys_are_read_or_rejected_with_file_and_line() {
+    let indented = home(
+        None,
+        Some("[default]\n  aws_access_key_id = AKIAINDENTED\n  aws_secret_access_key = s\n"),
+    );
+    let creds = provider(&indented, &[]).unwrap().unwrap().fetch().unwrap();
+    assert_eq!(creds.access_key_id(), "AKIAINDENTED");
+    // Sub-settings of an empty value are skipped; keys after them are read.
+    let nested = parse(
+        "[profile dev]\n\ts3 =\n\t    max_concurrent_requests = 10\n\tregion = eu-west-1\n",
+        true,
+    )
+    .unwrap();
+    assert_eq!(nested["dev"]["region"], "eu-west-1");
+    assert!(!nested["dev"].contains_key("max_concurrent_requests"));
+
+    let continued = home(
+        None,
+        Some("[default]\naws_access_key_id = AKIAX\n  aws_secret_access_key = s\n"),
+    );
+    let err = provider(&continued, &[]).err().unwrap().to_string();
+    let file = continued.join(".aws/credentials").display().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "invalid {file} line 3: this indented line continues the value of aws_access_key_id"
+        )),
+        "{err}"
+    );
+}
+
+/// Issue 19: a `credential_process` may write far more than 64 KiB to stderr: it is read
+/// to the end, so the command never dies of SIGPIPE (exit status 141 before).
+#[cfg(unix)]
+#[test]
+fn a_chatty_credential_process_is_read_to_the_end() {
+    let dir = home(None, None);
+    let path = dir.join("chatty.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nline=0123456789012345678901234567890123456789012345678901234567890123456789\n\
+         i=0\nwhile [ $i -lt 5000 ]; do echo \"$i $line\" >&2; i=$((i+1)); done\n\
+         echo '{\"Version\": 1, \"AccessKeyId\": \"ASIACHATTY\", \"SecretAccessKey\": \"s\"}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(".aws/config"),
+        format!("[default]\ncredential_process = sh {}\n", path.display()),
+    )
+    .unwrap();
+    let creds = provider(&dir, &[]).unwrap().unwrap().fetch().unwrap();
+    assert_eq!(creds.access_key_id(), "ASIACHATTY");
+    // A failing chatty command: the error quotes the start of its stderr.
+    std::fs::write(
+        &path,
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 5000 ]; do echo \"line $i of the debug log\" >&2; \
+         i=$((i+1)); done\nexit 4\n",
+    )
+    .unwrap();
+    let err = provider(&dir, &[])
+        .unwrap()
+        .unwrap()
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the command failed (exit status: 4): line 0 of the debug log"),
+        "{err}"
     );
 }
