@@ -313,13 +313,25 @@ impl Protector {
         let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
         if before & OPEN != 0 {
             return Ok(Guard {
-                protector: self.clone(),
+                owner: self.owner(),
                 protected: !inner.local,
                 ticket: ticket(before),
             });
         }
         release(inner, ticket(before));
         self.acquire_slow(policy)
+    }
+
+    /// What a guard keeps: a borrow of the default protector (a `static`, never dropped),
+    /// or a clone of this one.
+    #[inline]
+    fn owner(&self) -> Owner {
+        match crate::global::get() {
+            Some(global) if Arc::ptr_eq(&global.handle, &self.handle) => {
+                Owner::Static(&global.handle.inner)
+            }
+            _ => Owner::Owned(self.clone()),
+        }
     }
 
     /// Acquires under [`FailurePolicy::Proceed`]: always a guard, protected or not. What
@@ -333,7 +345,7 @@ impl Protector {
             Err(_) => {
                 let before = self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: false,
                     ticket: ticket(before),
                 }
@@ -367,7 +379,7 @@ impl Protector {
                 let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 inner.unlock(s);
                 return Ok(Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: !inner.local,
                     ticket: ticket(before),
                 });
@@ -447,7 +459,7 @@ impl Protector {
                 }
                 inner.unlock(s);
                 Ok(Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: false,
                     ticket: ticket(before),
                 })
@@ -679,7 +691,7 @@ impl AsRef<Protector> for Protector {
 /// ```
 #[must_use = "protection is released as soon as the guard is dropped"]
 pub struct Guard {
-    protector: Protector,
+    owner: Owner,
     protected: bool,
     /// The acquire generation it was admitted at (see `state::MARKED`).
     ticket: u32,
@@ -697,8 +709,20 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        release(self.protector.inner(), self.ticket);
+        let inner = match &self.owner {
+            Owner::Static(inner) => inner,
+            Owner::Owned(protector) => protector.inner(),
+        };
+        release(inner, self.ticket);
     }
+}
+
+/// What keeps a guard's protector alive. The default protector is a `static` that is never
+/// dropped: its guards borrow it, so that an acquire and a release are two atomic updates
+/// of its word and nothing else. A guard of any other protector holds a clone.
+enum Owner {
+    Static(&'static Inner),
+    Owned(Protector),
 }
 
 impl fmt::Debug for Guard {
