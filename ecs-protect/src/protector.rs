@@ -94,7 +94,8 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 /// meanwhile acquires get the same answer at once, without a call, and
 /// [`retry_in`](Self::retry_in) says for how long. A network failure, throttling or a
 /// server error backs off exponentially: 0.5 to 1 s after the first, doubling with each
-/// failure in a row up to `retry_after` (default 30 s), reset by a success.
+/// failure in a row up to `retry_after` (default 30 s), reset only by a confirmed enable or
+/// renewal (a disable that succeeds between lost enables does not shorten the next one).
 /// `DEPLOYMENT_BLOCKED` waits `blocked_retry_after` and [permanent](Error::is_permanent)
 /// refusals `refused_retry_after`. While work runs unprotected, the background thread asks
 /// again by itself when the back-off has passed.
@@ -545,6 +546,9 @@ impl Protector {
     /// released as soon as the work in flight is done (the linger is zero). Idempotent.
     ///
     /// [`Shutdown`](crate::Shutdown) calls this on SIGTERM for the protectors linked to it.
+    /// An acquire waiting for another process's breathing window (with
+    /// [`SharedBackend`](crate::SharedBackend)) gets [`Error::ShuttingDown`] at once: the
+    /// protector tells its backend ([`Backend::shutting_down`]).
     pub fn request_shutdown(&self) {
         self.inner().request_shutdown();
     }
@@ -557,6 +561,10 @@ impl Protector {
     /// Requests shutdown, waits up to `timeout` for the work in flight to finish, then
     /// releases protection at once (on this thread, whatever is still in flight) and says
     /// what happened.
+    ///
+    /// The shutdown ends an acquire's wait for another process's breathing window (with
+    /// [`SharedBackend`](crate::SharedBackend)) at once, so that no call keeps `drain`
+    /// beyond `timeout` but an ECS call already in the air, and the release itself.
     ///
     /// Call it before leaving `main` (see "At process exit" in the [`Protector`] docs).
     ///

@@ -81,6 +81,17 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 ///   call leaves a trace), kept when the call's answer was lost, and written after a failed
 ///   disable; an idle process disables it from `retry_after` on. A refusal from ECS puts
 ///   the record back as it was.
+/// - The record is never torn by a crash: the state file is created holding "off" (written
+///   under another name and linked into place), and each update writes the new line over
+///   the old one, then cuts the file to its length. A process killed in between leaves the
+///   new line followed by the old one's tail; that, an empty file, or anything else that
+///   does not read as a record counts as "maybe on", which an idle process disables.
+/// - `ecs-protect.settings`: the settings the processes must agree on (`max_hold`,
+///   `hold_grace`, `window`, `hard_cap`), written by a process that finds no other there,
+///   and checked by every process that joins: [`SharedBackend::new`] fails with
+///   [`Error::Config`] naming the variables that differ (`ECS_PROTECT_MAX_HOLD`, ...), with
+///   both values. Every process holds a shared lock on that file while its backend lives,
+///   so settings recorded by processes that have all gone bind nobody.
 ///
 /// Breathing windows agree: every process's protector counts `max_hold` from the start of
 /// the shared stretch ([`Backend::protected_since`]); the last process to drain disables
@@ -195,7 +206,10 @@ impl SharedBackend {
     /// # Errors
     ///
     /// [`Error::Config`] when `dir` does not exist, is not a writable directory, or is on a
-    /// filesystem whose file locks do not work across processes.
+    /// filesystem whose file locks do not work across processes; or naming the settings
+    /// (`ECS_PROTECT_MAX_HOLD`, `ECS_PROTECT_HOLD_GRACE`, `ECS_PROTECT_WINDOW`,
+    /// `ECS_PROTECT_HARD_CAP`) whose values differ from those of the processes already
+    /// coordinating through `dir`.
     pub fn new(
         dir: impl AsRef<Path>,
         config: &Config,
