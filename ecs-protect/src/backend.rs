@@ -85,6 +85,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn protected_since(&self) -> Option<SystemTime> {
         None
     }
+
+    /// The protector that owns this backend has been asked to shut down
+    /// ([`Protector::request_shutdown`](crate::Protector::request_shutdown),
+    /// [`Protector::drain`](crate::Protector::drain) or a linked
+    /// [`Shutdown`](crate::Shutdown)): a call that waits for something other than ECS ends
+    /// that wait at once with [`Error::ShuttingDown`], and so do later ones.
+    /// [`SharedBackend`](crate::SharedBackend) ends its wait for another process's
+    /// breathing window. Called once, from the thread that asked, possibly while a call is
+    /// in the air on another thread. Default: nothing.
+    fn shutting_down(&self) {}
 }
 
 /// Local mode: counts nothing remotely, confirms every change at once.

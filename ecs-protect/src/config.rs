@@ -95,7 +95,7 @@ const READ: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from
 /// | `ECS_PROTECT_HOLD_GRACE` | how long the window waits for work in flight before letting new work in again | `2m` | `0s..=24h` |
 /// | `ECS_PROTECT_HARD_CAP` | longest continuous protection, even with work in flight (logged as an error) | `4 × MAX_HOLD` | `MAX_HOLD + HOLD_GRACE ..= 168h` |
 /// | `ECS_PROTECT_POLICY` | what `acquire` does when protection cannot be had: `proceed` (run unprotected, warn) or `require` (return the error) | `proceed` | `proceed`, `require` |
-/// | `ECS_PROTECT_RETRY_AFTER` | the longest back-off after failed calls (network, throttling, 5xx): the first waits about 1 s, each further failure in a row doubles it up to this; reset by a success | `30s` | `0s..=1h` |
+/// | `ECS_PROTECT_RETRY_AFTER` | the longest back-off after failed calls (network, throttling, 5xx): the first waits about 1 s, each further failure in a row doubles it up to this; reset only by a confirmed enable or renewal | `30s` | `0s..=1h` |
 /// | `ECS_PROTECT_BLOCKED_RETRY_AFTER` | back-off after a `DEPLOYMENT_BLOCKED` answer | `1m` | `0s..=1h` |
 /// | `ECS_PROTECT_REFUSED_RETRY_AFTER` | back-off after a permanent refusal (`TASK_NOT_VALID`, access denied) | `10m` | `0s..=24h` |
 /// | `ECS_PROTECT_CONNECT_TIMEOUT` | how long one attempt of a backend call waits for a connection (DNS, TCP, TLS) | `3s` (API), `2s` (agent) | `1ms..=1m` |
@@ -429,9 +429,11 @@ impl ConfigBuilder {
     /// How long protection stays on after the last unit of work ends, so a steady stream of
     /// work costs a handful of calls. Zero during shutdown. Default 5 s, range 0 s..=15 min.
     ///
-    /// The release path takes no lock, so the background thread notices idleness by looking
-    /// at the count every quarter linger: protection goes between one and one and a half
-    /// lingers after the last unit ends. With zero, each last release wakes the thread.
+    /// The linger counts from the last release: the release path takes no lock and reads
+    /// no clock, so the background thread looks at the count every quarter linger, at most
+    /// every 50 ms, while protection is on, and the disable starts between one linger and
+    /// one linger plus 50 ms after the last unit ends. With zero, each last release wakes
+    /// the thread.
     pub fn linger(self, linger: Duration) -> Self {
         self.duration("linger", linger, LINGER, |c, d| c.linger = d)
     }

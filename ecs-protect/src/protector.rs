@@ -94,7 +94,8 @@ use crate::{Backend, Config, Env, Error, FailurePolicy};
 /// meanwhile acquires get the same answer at once, without a call, and
 /// [`retry_in`](Self::retry_in) says for how long. A network failure, throttling or a
 /// server error backs off exponentially: 0.5 to 1 s after the first, doubling with each
-/// failure in a row up to `retry_after` (default 30 s), reset by a success.
+/// failure in a row up to `retry_after` (default 30 s), reset only by a confirmed enable or
+/// renewal (a disable that succeeds between lost enables does not shorten the next one).
 /// `DEPLOYMENT_BLOCKED` waits `blocked_retry_after` and [permanent](Error::is_permanent)
 /// refusals `refused_retry_after`. While work runs unprotected, the background thread asks
 /// again by itself when the back-off has passed.
@@ -313,13 +314,25 @@ impl Protector {
         let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
         if before & OPEN != 0 {
             return Ok(Guard {
-                protector: self.clone(),
+                owner: self.owner(),
                 protected: !inner.local,
                 ticket: ticket(before),
             });
         }
         release(inner, ticket(before));
         self.acquire_slow(policy)
+    }
+
+    /// What a guard keeps: a borrow of the default protector (a `static`, never dropped),
+    /// or a clone of this one.
+    #[inline]
+    fn owner(&self) -> Owner {
+        match crate::global::get() {
+            Some(global) if Arc::ptr_eq(&global.handle, &self.handle) => {
+                Owner::Static(&global.handle.inner)
+            }
+            _ => Owner::Owned(self.clone()),
+        }
     }
 
     /// Acquires under [`FailurePolicy::Proceed`]: always a guard, protected or not. What
@@ -333,7 +346,7 @@ impl Protector {
             Err(_) => {
                 let before = self.inner().word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: false,
                     ticket: ticket(before),
                 }
@@ -367,7 +380,7 @@ impl Protector {
                 let before = inner.word.fetch_add(ACQUIRE, Ordering::AcqRel);
                 inner.unlock(s);
                 return Ok(Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: !inner.local,
                     ticket: ticket(before),
                 });
@@ -447,7 +460,7 @@ impl Protector {
                 }
                 inner.unlock(s);
                 Ok(Guard {
-                    protector: self.clone(),
+                    owner: self.owner(),
                     protected: false,
                     ticket: ticket(before),
                 })
@@ -533,6 +546,9 @@ impl Protector {
     /// released as soon as the work in flight is done (the linger is zero). Idempotent.
     ///
     /// [`Shutdown`](crate::Shutdown) calls this on SIGTERM for the protectors linked to it.
+    /// An acquire waiting for another process's breathing window (with
+    /// [`SharedBackend`](crate::SharedBackend)) gets [`Error::ShuttingDown`] at once: the
+    /// protector tells its backend ([`Backend::shutting_down`]).
     pub fn request_shutdown(&self) {
         self.inner().request_shutdown();
     }
@@ -545,6 +561,10 @@ impl Protector {
     /// Requests shutdown, waits up to `timeout` for the work in flight to finish, then
     /// releases protection at once (on this thread, whatever is still in flight) and says
     /// what happened.
+    ///
+    /// The shutdown ends an acquire's wait for another process's breathing window (with
+    /// [`SharedBackend`](crate::SharedBackend)) at once, so that no call keeps `drain`
+    /// beyond `timeout` but an ECS call already in the air, and the release itself.
     ///
     /// Call it before leaving `main` (see "At process exit" in the [`Protector`] docs).
     ///
@@ -679,7 +699,7 @@ impl AsRef<Protector> for Protector {
 /// ```
 #[must_use = "protection is released as soon as the guard is dropped"]
 pub struct Guard {
-    protector: Protector,
+    owner: Owner,
     protected: bool,
     /// The acquire generation it was admitted at (see `state::MARKED`).
     ticket: u32,
@@ -697,8 +717,20 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        release(self.protector.inner(), self.ticket);
+        let inner = match &self.owner {
+            Owner::Static(inner) => inner,
+            Owner::Owned(protector) => protector.inner(),
+        };
+        release(inner, self.ticket);
     }
+}
+
+/// What keeps a guard's protector alive. The default protector is a `static` that is never
+/// dropped: its guards borrow it, so that an acquire and a release are two atomic updates
+/// of its word and nothing else. A guard of any other protector holds a clone.
+enum Owner {
+    Static(&'static Inner),
+    Owned(Protector),
 }
 
 impl fmt::Debug for Guard {

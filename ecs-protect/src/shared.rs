@@ -3,6 +3,7 @@
 
 mod dir;
 mod record;
+mod settings;
 mod watcher;
 
 use std::path::Path;
@@ -80,14 +81,26 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 ///   call leaves a trace), kept when the call's answer was lost, and written after a failed
 ///   disable; an idle process disables it from `retry_after` on. A refusal from ECS puts
 ///   the record back as it was.
+/// - The record is never torn by a crash: the state file is created holding "off" (written
+///   under another name and linked into place), and each update writes the new line over
+///   the old one, then cuts the file to its length. A process killed in between leaves the
+///   new line followed by the old one's tail; that, an empty file, or anything else that
+///   does not read as a record counts as "maybe on", which an idle process disables.
+/// - `ecs-protect.settings`: the settings the processes must agree on (`max_hold`,
+///   `hold_grace`, `window`, `hard_cap`), written by a process that finds no other there,
+///   and checked by every process that joins: [`SharedBackend::new`] fails with
+///   [`Error::Config`] naming the variables that differ (`ECS_PROTECT_MAX_HOLD`, ...), with
+///   both values. Every process holds a shared lock on that file while its backend lives,
+///   so settings recorded by processes that have all gone bind nobody.
 ///
 /// Breathing windows agree: every process's protector counts `max_hold` from the start of
 /// the shared stretch ([`Backend::protected_since`]); the last process to drain disables
 /// and records the window's end, and no process enables before it, nor joins a stretch
 /// that is past `max_hold` (until `max_hold + hold_grace`, when the protector would let
 /// work in again anyway). Meanwhile its acquires wait, as they wait for a window in one
-/// process; SIGTERM ([`Shutdown`](crate::Shutdown)) ends the wait. Give every process of the
-/// task the same `ECS_PROTECT_*` settings.
+/// process; any shutdown of the protector that owns the backend (its `request_shutdown`,
+/// `drain`, or SIGTERM through [`Shutdown`](crate::Shutdown)) ends the wait at once, with
+/// [`Error::ShuttingDown`].
 ///
 /// A process killed mid-work leaves protection on with nobody holding the lock: a small
 /// thread in every process checks every `linger / 2` (between 50 ms and 1 s) and, when its
@@ -109,8 +122,20 @@ struct Core {
     local: Mutex<Local>,
     /// The shared stretch's start in milliseconds since the epoch, 0 when not joined.
     since_ms: AtomicU64,
-    stop: Mutex<bool>,
-    stopped: Condvar,
+    /// What ends this process's waits: the backend dropped, the protector shutting down.
+    ends: Mutex<Ends>,
+    /// Notified when `ends` changes.
+    ended: Condvar,
+}
+
+/// What ends the waits of [`Core`]: its idle-survivor thread's and its enables'.
+#[derive(Debug, Default)]
+struct Ends {
+    /// The backend was dropped: the idle-survivor thread ends.
+    stopped: bool,
+    /// The protector that owns this backend is shutting down: an enable waiting for a
+    /// breathing window gives up with [`Error::ShuttingDown`].
+    shutdown: bool,
 }
 
 /// This process's side, behind a mutex held through each call.
@@ -181,7 +206,10 @@ impl SharedBackend {
     /// # Errors
     ///
     /// [`Error::Config`] when `dir` does not exist, is not a writable directory, or is on a
-    /// filesystem whose file locks do not work across processes.
+    /// filesystem whose file locks do not work across processes; or naming the settings
+    /// (`ECS_PROTECT_MAX_HOLD`, `ECS_PROTECT_HOLD_GRACE`, `ECS_PROTECT_WINDOW`,
+    /// `ECS_PROTECT_HARD_CAP`) whose values differ from those of the processes already
+    /// coordinating through `dir`.
     pub fn new(
         dir: impl AsRef<Path>,
         config: &Config,
@@ -201,15 +229,15 @@ impl SharedBackend {
         config: &Config,
         inner: Box<dyn Backend>,
     ) -> Result<SharedBackend, Error> {
-        let dir = Dir::open(path, origin)?;
+        let dir = Dir::open(path, origin, &settings::Settings::of(config))?;
         let core = Arc::new(Core {
             dir,
             inner,
             timing: Timing::new(config),
             local: Mutex::new(Local::default()),
             since_ms: AtomicU64::new(0),
-            stop: Mutex::new(false),
-            stopped: Condvar::new(),
+            ends: Mutex::new(Ends::default()),
+            ended: Condvar::new(),
         });
         if !core.inner.is_local() {
             watcher::start(Arc::clone(&core));
@@ -229,8 +257,8 @@ impl SharedBackend {
 
 impl Drop for SharedBackend {
     fn drop(&mut self) {
-        *lock(&self.core.stop) = true;
-        self.core.stopped.notify_all();
+        lock(&self.core.ends).stopped = true;
+        self.core.ended.notify_all();
     }
 }
 
@@ -264,6 +292,13 @@ impl Backend for SharedBackend {
             0 => None,
             ms => UNIX_EPOCH.checked_add(Duration::from_millis(ms)),
         }
+    }
+
+    /// Ends an enable's wait for a breathing window at once (it returns
+    /// [`Error::ShuttingDown`]), and every later one.
+    fn shutting_down(&self) {
+        lock(&self.core.ends).shutdown = true;
+        self.core.ended.notify_all();
     }
 }
 
@@ -299,6 +334,7 @@ impl Core {
 
     fn enable(&self, local: &mut Local, minutes: u32) -> Result<ProtectionState, Error> {
         let requested = Duration::from_secs(u64::from(minutes) * 60);
+        let mut said = false;
         loop {
             let renewing = local.holding;
             if !renewing {
@@ -319,7 +355,7 @@ impl Core {
             match step {
                 Enabled::Wait(until) => {
                     self.dir.release_need();
-                    if crate::shutdown::installed_requested() {
+                    if lock(&self.ends).shutdown {
                         return Err(Error::ShuttingDown);
                     }
                     // The stretch may be held by nobody (its processes died): end it.
@@ -327,7 +363,24 @@ impl Core {
                     let left = until
                         .duration_since(SystemTime::now())
                         .unwrap_or(Duration::ZERO);
-                    std::thread::sleep(left.min(WAIT_STEP));
+                    if !std::mem::replace(&mut said, true) {
+                        log::info!(
+                            "waiting up to {} for the breathing window of the task's other \
+                             processes (coordinated through {}) before taking protection",
+                            crate::config::Readable(left),
+                            self.dir.path().display()
+                        );
+                    }
+                    // Other processes change the record (looked at again every step); this
+                    // process's shutdown wakes the wait at once.
+                    let ends = lock(&self.ends);
+                    let (ends, _) = self
+                        .ended
+                        .wait_timeout_while(ends, left.min(WAIT_STEP), |e| !e.shutdown)
+                        .unwrap_or_else(|e| e.into_inner());
+                    if ends.shutdown {
+                        return Err(Error::ShuttingDown);
+                    }
                 }
                 Enabled::On {
                     since,

@@ -197,3 +197,109 @@ fn the_credentials_metadata_and_agent_endpoints_never_use_a_proxy() {
     assert!(ecs.api_calls(Operation::Credentials) >= 1);
     assert_eq!(ecs.api_calls(Operation::UpdateTaskProtection), 0);
 }
+
+/// The update calls the fake answered so far that asked for `change`, in order.
+fn updates(ecs: &MockAws, on: bool) -> Vec<ecs_protect::mock::AwsCall> {
+    ecs.calls()
+        .into_iter()
+        .filter(|c| match c.change {
+            Some(ecs_protect::Protection::On { .. }) => on,
+            Some(ecs_protect::Protection::Off) => !on,
+            None => false,
+        })
+        .collect()
+}
+
+// The linger counts from the last release, not from when the background thread happened to
+// look: a unit that comes and goes while protection lingers starts the linger again from
+// its end, and the disable follows within about the linger. 7677f6a counted from the
+// thread's next look (every linger/4, at most a second apart): between 0 and 1 s late, so
+// the test takes several stretches and checks each and their mean.
+#[test]
+fn the_linger_counts_from_the_last_release() {
+    let ecs = MockAws::start().unwrap();
+    let linger = ms(4000);
+    let protector = protector(&ecs, &[("ECS_PROTECT_LINGER", "4s")]);
+    let mut late = Vec::new();
+    for stretch in 1..=4 {
+        let first = protector.acquire().unwrap();
+        assert!(first.is_protected());
+        drop(first);
+        // While it lingers, another unit (admitted at once: protection is on).
+        thread::sleep(ms(1300));
+        let second = protector.acquire().unwrap();
+        assert!(second.is_protected());
+        drop(second);
+        let last_release = Instant::now();
+        eventually("the disable after the linger", || {
+            updates(&ecs, false).len() == stretch
+        });
+        let disabled = updates(&ecs, false)[stretch - 1].at;
+        assert!(
+            disabled >= last_release + linger,
+            "disabled {:?} after the last release, before the {linger:?} linger",
+            disabled.saturating_duration_since(last_release)
+        );
+        late.push(disabled.saturating_duration_since(last_release) - linger);
+    }
+    eprintln!("disabled this long after the last release plus the linger: {late:?}");
+    // The claim is 100 ms (50 ms and a call's start); the rest is room for a loaded machine.
+    let mean = late.iter().sum::<Duration>() / 4;
+    assert!(
+        mean <= ms(200) && late.iter().all(|l| *l <= ms(400)),
+        "disabled {late:?} after the last release plus the {linger:?} linger"
+    );
+}
+
+// Only a confirmed enable or renewal ends a failure streak: the disable that removes what a
+// lost enable may have left on succeeds, and the back-off still doubles with each lost
+// enable in a row.
+#[test]
+fn back_offs_double_across_lost_enables_despite_the_disables_between_them() {
+    let ecs = MockAws::start().unwrap();
+    let protector = protector(
+        &ecs,
+        &[
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("ECS_PROTECT_LINGER", "0"),
+            ("ECS_PROTECT_RETRY_AFTER", "30s"),
+        ],
+    );
+    warm_up(&ecs, &protector);
+    let mut back_offs = Vec::new();
+    for lost in 1..=3 {
+        // The enable's answer is lost (a 500): protection may be on.
+        ecs.fail_next(1);
+        let guard = protector.acquire().unwrap();
+        assert!(!guard.is_protected());
+        back_offs.push(protector.retry_in().expect("backing off"));
+        drop(guard);
+        // Idle, the protector removes what may be on, and the removal succeeds.
+        eventually("the maybe-on disable", || {
+            updates(&ecs, false).len() == lost + 1
+        });
+        eventually("the back-off ends", || protector.retry_in().is_none());
+    }
+    let lost: Vec<_> = ecs
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.operation == Operation::UpdateTaskProtection
+                && matches!(
+                    c.outcome,
+                    ecs_protect::mock::Outcome::Error { status: 500, .. }
+                )
+        })
+        .collect();
+    let disables = updates(&ecs, false);
+    assert_eq!((lost.len(), disables.len()), (3, 4), "{:?}", ecs.calls());
+    // The worker's disable waits for the back-off: from the lost enable to it is the back-off.
+    let gaps: Vec<Duration> = (0..3)
+        .map(|i| disables[i + 1].at.saturating_duration_since(lost[i].at))
+        .collect();
+    eprintln!("back-offs {back_offs:?}, lost enable to disable {gaps:?}");
+    // 0.5-1 s, 1-2 s, 2-4 s (7677f6a: 0.5-1 s each time).
+    assert!(back_offs[1] > ms(1000) - ms(100), "{back_offs:?}");
+    assert!(back_offs[2] > ms(2000) - ms(100), "{back_offs:?}");
+    assert!(gaps[2] >= ms(1900), "{gaps:?}");
+}

@@ -1,12 +1,16 @@
 //! Several worker processes of one task, coordinated through `ECS_PROTECT_SHARED_DIR`,
 //! against the fake AWS, which records whether protection was on at each instant.
 
+use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ecs_protect::mock::{MockAws, Operation};
+use ecs_protect::{Env, FailurePolicy, Protector, State};
 use ecs_protect_tests::processes::{
     Clock, Process, Unit, assert_units_protected, temp_dir, wait_unprotected,
 };
+use ecs_protect_tests::{DEADLINE, eventually, ms};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_shared_worker");
 
@@ -387,4 +391,122 @@ fn sigterm_ends_a_wait_for_a_breathing_window() {
     assert!(mock.protected_now(), "a's unit is still protected");
     a.kill();
     a.wait(Duration::from_secs(10));
+}
+
+/// A protector of this process on the shared directory `dir`, from the fake's environment
+/// and `extra`: to the other processes, this test process is one more of the task's.
+fn in_process(mock: &MockAws, dir: &Path, extra: &[(&str, &str)]) -> Protector {
+    let mut vars = mock.env();
+    vars.push((
+        "ECS_PROTECT_SHARED_DIR".into(),
+        dir.to_str().unwrap().to_owned(),
+    ));
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Protector::from_env_with(&Env::from_vars(vars)).unwrap()
+}
+
+/// A stretch past `max_hold` waits up to `hold_grace` for its window: far longer than any
+/// shutdown may take to end a wait for it.
+const LONG_GRACE: [(&str, &str); 3] = [
+    ("ECS_PROTECT_MAX_HOLD", "1s"),
+    ("ECS_PROTECT_HOLD_GRACE", "25s"),
+    ("ECS_PROTECT_WINDOW", "1s"),
+];
+
+/// How long a shutdown may take to end such a wait here: the claim is about 100 ms; the
+/// rest is room for a loaded machine, still far below the 25 s grace.
+const PROMPT: Duration = Duration::from_secs(3);
+
+#[test]
+fn request_shutdown_and_drain_end_a_wait_for_another_processs_window() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("shutdown-ends-wait");
+    let holder = in_process(&mock, &dir, &LONG_GRACE);
+    let work = holder.acquire().unwrap();
+    assert!(work.is_protected());
+    // Past max_hold, the stretch drains towards a window, which nobody may jump.
+    eventually("the stretch reaches max_hold", || {
+        holder.stats().state == State::Draining
+    });
+    for how in ["request_shutdown", "drain"] {
+        let waiter = in_process(&mock, &dir, &LONG_GRACE);
+        let (answer_tx, answer) = mpsc::channel();
+        {
+            let waiter = waiter.clone();
+            std::thread::spawn(move || {
+                let got = waiter.acquire_with(FailurePolicy::Require);
+                let _ = answer_tx.send(got.map(|guard| guard.is_protected()));
+            });
+        }
+        eventually("the acquire asks for protection", || {
+            waiter.stats().state == State::Enabling
+        });
+        assert!(
+            answer.recv_timeout(ms(300)).is_err(),
+            "{how}: the acquire did not wait for the window"
+        );
+        let asked = Instant::now();
+        if how == "drain" {
+            assert!(waiter.drain(ms(500)).is_complete());
+            assert!(
+                asked.elapsed() < ms(500) + PROMPT,
+                "drain(500ms) took {:?}",
+                asked.elapsed()
+            );
+        } else {
+            waiter.request_shutdown();
+        }
+        let got = answer
+            .recv_timeout(PROMPT)
+            .unwrap_or_else(|_| panic!("{how} did not end the wait within {PROMPT:?}"));
+        assert!(
+            matches!(got, Err(ecs_protect::Error::ShuttingDown)),
+            "{how}: {got:?}"
+        );
+        assert_eq!(
+            waiter.stats().failures,
+            0,
+            "{how}: a shutdown is no failure"
+        );
+    }
+    assert!(mock.protected_now(), "the holder's work is still protected");
+    drop(work);
+    assert!(holder.drain(DEADLINE).is_complete());
+    assert!(wait_unprotected(&mock, DEADLINE).is_some());
+}
+
+#[test]
+fn an_empty_record_left_by_a_crash_counts_as_maybe_on_and_an_idle_process_disables_it() {
+    let mock = MockAws::start().unwrap();
+    let dir = temp_dir("empty-record");
+    let state_file = dir.join("ecs-protect.state");
+    let dir_str = dir.to_str().unwrap();
+    let mut doomed = worker(
+        "doomed",
+        &mock,
+        Some(dir_str),
+        &[("UNITS_MS", "60000"), ("THREADS", "1")],
+    );
+    assert!(
+        doomed
+            .wait_for_line(Duration::from_secs(30), |l| l.starts_with("begin"))
+            .is_some()
+    );
+    assert!(mock.protected_now());
+    // Killed in the middle of a record update that cut the file before writing it (what
+    // 7677f6a did): an empty record, with ECS's protection on and nobody needing it.
+    doomed.kill();
+    doomed.wait(Duration::from_secs(10));
+    std::fs::write(&state_file, "").unwrap();
+    let survivor = worker("survivor", &mock, Some(dir_str), &[("STAY_MS", "60000")]);
+    assert!(
+        wait_unprotected(&mock, Duration::from_secs(15)).is_some(),
+        "an empty record read as off: nobody disabled the protection left on: {:?}",
+        mock.calls()
+    );
+    drop(survivor);
 }

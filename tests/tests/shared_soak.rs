@@ -1,5 +1,6 @@
 //! A randomized soak of several worker processes sharing one task's protection through
-//! `ECS_PROTECT_SHARED_DIR`: random unit lengths, thread counts, start times and SIGKILLs,
+//! `ECS_PROTECT_SHARED_DIR`: random unit lengths, thread counts, start times, SIGKILLs and
+//! SIGTERMs (at any moment: mid-work, waiting for a breathing window, during an enable),
 //! checked against the fake AWS's protection timeline.
 //!
 //! The seed is printed; replay a failure with `SHARED_SOAK_SEED=<seed>`.
@@ -16,6 +17,9 @@ struct Planned {
     name: String,
     start_after: Duration,
     kill_after: Option<Duration>,
+    /// Sent SIGTERM then (when not killed): it stops taking units, finishes those in flight,
+    /// and exits promptly, even if it was waiting for a breathing window.
+    term_after: Option<Duration>,
     units_ms: String,
     threads: u64,
     /// How long it stays idle after its units (protection lingers meanwhile).
@@ -32,6 +36,7 @@ fn plan(rng: &mut Rng, workers: usize) -> Vec<Planned> {
                 name: format!("w{i}"),
                 start_after: Duration::from_millis(rng.below(1500)),
                 kill_after: (rng.below(3) == 0).then(|| Duration::from_millis(rng.range(30, 1500))),
+                term_after: (rng.below(3) == 0).then(|| Duration::from_millis(rng.range(30, 1500))),
                 units_ms: units.join(","),
                 threads: rng.range(1, 3),
                 stay_ms: [0, 0, rng.range(100, 1500)][rng.below(3) as usize],
@@ -74,8 +79,9 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
     let workers = rng.range(2, 4) as usize;
     let planned = plan(rng, workers);
     let began = Instant::now();
-    let mut running: Vec<(Process, Option<Instant>)> = Vec::new();
+    let mut running: Vec<(Process, Option<Instant>, Option<Instant>)> = Vec::new();
     let mut killed_at: Vec<(String, Instant)> = Vec::new();
+    let mut termed_at: Vec<(String, Instant)> = Vec::new();
     let mut pending: Vec<&Planned> = planned.iter().collect();
     pending.sort_by_key(|p| p.start_after);
     let mut finished: Vec<Process> = Vec::new();
@@ -105,10 +111,21 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
                 ]
                 .concat(),
             );
-            running.push((process, p.kill_after.map(|k| Instant::now() + k)));
+            let at = Instant::now();
+            running.push((
+                process,
+                p.kill_after.map(|k| at + k),
+                p.term_after.map(|t| at + t),
+            ));
         }
         let mut still = Vec::new();
-        for (mut process, kill_at) in running.drain(..) {
+        for (mut process, kill_at, mut term_at) in running.drain(..) {
+            if term_at.is_some_and(|t| now >= t) && kill_at.is_none_or(|k| now < k) {
+                term_at = None;
+                // Noted before it is sent: a unit that begins after this may be unprotected.
+                termed_at.push((process.name.clone(), Instant::now()));
+                process.signal("TERM");
+            }
             if kill_at.is_some_and(|k| now >= k) {
                 // The process is alive, and its unit must be protected, until the kill.
                 let at = Instant::now();
@@ -122,9 +139,19 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
                     "{context}: {} failed: {status}",
                     process.name
                 );
+                // After SIGTERM: the units in flight (400 ms at most) and the release, never
+                // the rest of a breathing window's wait (hold grace 1 s) or its units.
+                if let Some((_, at)) = termed_at.iter().find(|(n, _)| *n == process.name) {
+                    let took = Instant::now().saturating_duration_since(*at);
+                    assert!(
+                        took <= Duration::from_secs(4),
+                        "{context}: {} exited {took:?} after SIGTERM",
+                        process.name
+                    );
+                }
                 finished.push(process);
             } else {
-                still.push((process, kill_at));
+                still.push((process, kill_at, term_at));
             }
         }
         running = still;
@@ -137,6 +164,13 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
         units.extend(process.units(&clock));
     }
     for unit in &units {
+        // After SIGTERM new units run unprotected by design (ECS is stopping the task).
+        if termed_at
+            .iter()
+            .any(|(name, at)| *name == unit.process && unit.started >= *at)
+        {
+            continue;
+        }
         // A unit cut short by its process's SIGKILL is checked up to the kill.
         let killed = killed_at.iter().find(|(name, _)| *name == unit.process);
         let end = unit
@@ -217,9 +251,11 @@ fn round(seed: u64, round: usize, rng: &mut Rng) {
     );
     assert!(!mock.protected_now(), "{context}");
     eprintln!(
-        "{context}: {} workers, {} killed, {} units, {} spans, off {took:?} after all idle",
+        "{context}: {} workers, {} killed, {} sent SIGTERM, {} units, {} spans, off {took:?} \
+         after all idle",
         planned.len(),
         killed_at.len(),
+        termed_at.len(),
         units.len(),
         spans.len()
     );

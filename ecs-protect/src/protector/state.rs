@@ -231,10 +231,14 @@ pub(crate) struct Inner {
     outbox: Outbox,
 }
 
-/// How often the worker looks at the count while work is in flight, so that the linger is
-/// measured without the release path taking a lock.
+/// The longest the worker goes without looking at the count while protection is on, so
+/// that it sees the last release within this long (the linger counts from then) without
+/// the release path taking a lock or reading a clock.
+pub(crate) const LOOK_EVERY: Duration = Duration::from_millis(50);
+
+/// How often the worker looks at the count while protection is on: see [`LOOK_EVERY`].
 pub(crate) fn poll_interval(config: &Config) -> Duration {
-    (config.linger() / 4).max(Duration::from_millis(1))
+    (config.linger() / 4).clamp(Duration::from_millis(1), LOOK_EVERY)
 }
 
 impl Inner {
@@ -430,7 +434,9 @@ impl Inner {
             });
         let mut s = self.lock();
         s.call = None;
-        if result.is_err() {
+        // A wait the backend gave up because of our own shutdown is no failure.
+        let shut_out = s.shutdown && matches!(result, Err(Error::ShuttingDown));
+        if result.is_err() && !shut_out {
             s.counters.failures += 1;
         }
         (s, result, started)

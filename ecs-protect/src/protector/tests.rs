@@ -177,3 +177,22 @@ fn the_background_thread_ends_with_the_last_handle() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn a_guard_of_the_default_protector_borrows_it_and_one_of_another_holds_a_clone() {
+    // The default protector is a `static`: its guards need no reference count, so that an
+    // acquire and a release touch one word and nothing else (the hot path's cost).
+    let global = crate::global();
+    let before = Arc::strong_count(&global.handle);
+    let guard = global.acquire_with(FailurePolicy::Proceed).unwrap();
+    assert_eq!(Arc::strong_count(&global.handle), before);
+    assert!(matches!(guard.owner, Owner::Static(_)));
+    drop(guard);
+    // Any other protector's guard keeps it alive: the protector may be dropped first.
+    let protector = Protector::with_backend(Instantly);
+    let guard = protector.acquire().unwrap();
+    assert_eq!(Arc::strong_count(&protector.handle), 2);
+    drop(protector);
+    assert!(guard.is_protected());
+    drop(guard);
+}

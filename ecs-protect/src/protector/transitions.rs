@@ -4,6 +4,7 @@
 //! overrun, overrun ended, window opened, window closed, hard cap, disabled, disable
 //! failed, unseen expired, stale, shutdown.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -87,6 +88,11 @@ impl Inner {
         match result {
             Ok(state) if action == Action::Renew => self.renewed(&mut s, started, state),
             Ok(state) => self.enabled(&mut s, started, state),
+            // The backend gave up a wait because of our own shutdown: nothing failed,
+            // nothing to back off from; whoever joined this attempt gets the answer.
+            Err(Error::ShuttingDown) if s.shutdown => {
+                s.failed = Some((attempt, Error::ShuttingDown));
+            }
             Err(err) => self.enable_failed(&mut s, action, attempt, err, started),
         }
         self.update_watch(&s);
@@ -430,7 +436,8 @@ impl Inner {
         s.renew_at = None;
         s.stale_at = None;
         s.stale = false;
-        s.streak = 0;
+        // The failure streak stays: only a confirmed enable or renewal ends it, so that a
+        // disable that succeeds between lost enables does not keep the back-off short.
     }
 
     /// **disable failed**: protection may still be on until its expiry; the idle worker
@@ -554,12 +561,25 @@ fn failure_message(
 }
 
 impl Inner {
-    /// Asks for shutdown (the **shutdown** transition, once). Idempotent.
+    /// Asks for shutdown (the **shutdown** transition, once), then tells the backend, so
+    /// that a call waiting in it (a shared directory's breathing window) ends now.
+    /// Idempotent.
     pub(crate) fn request_shutdown(&self) {
         let mut s = self.lock();
-        if !s.shutdown {
+        let first = !s.shutdown;
+        if first {
             self.shut_down(&mut s);
         }
         self.unlock(s);
+        if first {
+            // The backend is user code: a panic in it must not stop the shutdown.
+            let told = catch_unwind(AssertUnwindSafe(|| self.backend.shutting_down()));
+            if told.is_err() {
+                log::error!(
+                    "the {} backend panicked when told of the shutdown",
+                    self.backend.name()
+                );
+            }
+        }
     }
 }

@@ -227,8 +227,12 @@ fn on<'a>(
         }
         return (s, Next::Again);
     }
+    // Units may come and go while the linger runs (the fast path takes no lock): looking
+    // every `poll_interval` sees the last of them end within that long, and the linger
+    // starts again from there.
     let wake = earliest([
         lingered_until,
+        Some(now.at + poll_interval(config)),
         s.renew_at,
         hold_due(inner, &s),
         hard_cap_at(inner, &s),

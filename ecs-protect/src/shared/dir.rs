@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::record::Record;
+use super::settings::{self, SETTINGS_FILE, Settings};
 use crate::Error;
 
 /// The variable naming the directory.
@@ -27,6 +28,8 @@ pub(crate) struct Dir {
     need: File,
     sole: File,
     state: File,
+    /// Shared-locked while this process is here: see [`settings::join`].
+    members: File,
 }
 
 /// Whether the exclusive lock was had.
@@ -39,13 +42,15 @@ pub(crate) enum Sole {
 }
 
 impl Dir {
-    /// Opens (creating if needed) the files in `path` and checks that locks work there.
+    /// Opens (creating if needed) the files in `path`, checks that locks work there, and
+    /// records `ours` or checks them against the settings of the processes already there.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `origin`: the directory is missing, not a directory, not
-    /// writable, or on a filesystem whose locks do not exclude each other.
-    pub(crate) fn open(path: &Path, origin: &str) -> Result<Dir, Error> {
+    /// writable, or on a filesystem whose locks do not exclude each other; or naming the
+    /// settings that differ from those of the task's other processes.
+    pub(crate) fn open(path: &Path, origin: &str, ours: &Settings) -> Result<Dir, Error> {
         let bad = |message: String| Error::config(origin, message);
         let shown = path.display();
         match std::fs::metadata(path) {
@@ -73,14 +78,31 @@ impl Dir {
                     ))
                 })
         };
+        let need = open(NEED_FILE)?;
+        let sole = open(NEED_FILE)?;
+        create_state(path).map_err(|err| {
+            bad(format!(
+                "cannot create {STATE_FILE} in {shown}: {err} (every process of the task must be \
+                 able to write there)"
+            ))
+        })?;
         let dir = Dir {
             path: path.to_owned(),
-            need: open(NEED_FILE)?,
-            sole: open(NEED_FILE)?,
+            need,
+            sole,
             state: open(STATE_FILE)?,
+            members: open(SETTINGS_FILE)?,
         };
         dir.check_locks(&open(STATE_FILE)?)
             .map_err(|message| bad(format!("{shown}: {message}")))?;
+        let joined = dir.locked(|_| Ok(settings::join(&dir.members, ours)))?;
+        joined.map_err(|(names, message)| {
+            if names.is_empty() {
+                bad(format!("{shown}: {message}"))
+            } else {
+                Error::config(names, format!("{message} (coordinated through {shown})"))
+            }
+        })?;
         Ok(dir)
     }
 
@@ -169,6 +191,35 @@ impl Dir {
     }
 }
 
+/// Creates the state file holding "off", if it does not exist, so that it never exists
+/// empty: written under a name of this process's, then linked into place (a hard link
+/// fails if another process created it first, and then that one stands). An empty state
+/// file reads as "maybe on"; where hard links are not supported, it is created in place.
+fn create_state(path: &Path) -> std::io::Result<()> {
+    let target = path.join(STATE_FILE);
+    if target.exists() {
+        return Ok(());
+    }
+    let line = Record::Off { window_until: None }.format();
+    let temp = path.join(format!("{STATE_FILE}.{}.new", std::process::id()));
+    let written = File::create(&temp).and_then(|mut file| file.write_all(line.as_bytes()));
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, &target));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+        {
+            Ok(mut file) => file.write_all(line.as_bytes()),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(err),
+        },
+    }
+}
+
 /// The state file while this process holds its lock; dropping it unlocks, whatever
 /// happened meanwhile.
 pub(crate) struct Locked<'a> {
@@ -193,13 +244,15 @@ impl Locked<'_> {
         Ok(Record::parse(&String::from_utf8_lossy(&bytes)))
     }
 
-    /// Replaces the record.
+    /// Replaces the record: writes the new line over the old one, then cuts the file to
+    /// its length. A process killed in between leaves the new line followed by the old
+    /// one's tail, which reads as "maybe on" (never as "off"); the file is never empty.
     pub(crate) fn write(&self, record: Record) -> Result<(), Error> {
         let mut file = &self.dir.state;
         let line = record.format();
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
+        file.seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(line.as_bytes()))
+            .and_then(|()| file.set_len(line.len() as u64))
             .map_err(|err| self.dir.io_error("cannot write the state file", err))
     }
 }

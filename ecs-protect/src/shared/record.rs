@@ -17,7 +17,7 @@ pub(crate) enum Record {
         renewed: SystemTime,
         expires: SystemTime,
     },
-    /// A disable failed (or the file could not be read): protection may be on until
+    /// A disable failed (or the record could not be read): protection may be on until
     /// `expires` (`None`: unknown). An idle process tries to disable it again from
     /// `retry_at` on.
     MaybeOn {
@@ -27,12 +27,13 @@ pub(crate) enum Record {
 }
 
 impl Record {
-    /// Reads a record; an empty file (never written) means off. Anything unreadable (a
-    /// write torn by a crash) counts as "maybe on, retry now", so that it gets disabled.
+    /// Reads a record. Anything else, an empty file included (the state file is created
+    /// holding "off", so an empty one was cut by something else), counts as "maybe on,
+    /// retry now", so that an idle process disables it.
     pub(crate) fn parse(text: &str) -> Record {
         let mut words = text.split_whitespace();
         let parsed = match words.next() {
-            None => Some(Record::Off { window_until: None }),
+            None => None,
             Some("off") => optional(words.next()).map(|window_until| Record::Off { window_until }),
             Some("on") => match (time(words.next()), time(words.next()), time(words.next())) {
                 (Some(since), Some(renewed), Some(expires)) => Some(Record::On {
@@ -146,8 +147,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_is_off_and_garbage_is_maybe_on_to_retry_now() {
-        assert_eq!(Record::parse(""), Record::Off { window_until: None });
+    fn an_empty_file_and_garbage_are_maybe_on_to_retry_now() {
         let cut = Record::Off {
             window_until: Some(at(7) + Duration::from_micros(1)),
         };
@@ -162,7 +162,19 @@ mod tests {
             expires: None,
             retry_at: UNIX_EPOCH,
         };
+        // A new line written over a longer old one, cut short of its length by a crash.
+        let long = Record::On {
+            since: at(1_700_000_000_000),
+            renewed: at(1_700_000_060_000),
+            expires: at(1_700_007_260_000),
+        }
+        .format();
+        let short = Record::Off { window_until: None }.format();
+        let over = format!("{short}{}", &long[short.len()..]);
         for torn in [
+            "",
+            " \n",
+            over.as_str(),
             "on 12",
             "on",
             "off 1 2",

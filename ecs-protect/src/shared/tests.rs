@@ -376,3 +376,78 @@ fn a_backend_that_panics_leaves_no_lock_behind() {
     assert!(!b.set_protection(Protection::Off).unwrap().enabled);
     assert_eq!(ecs.counts(), (1, 1, false));
 }
+
+#[test]
+fn a_process_whose_settings_differ_from_those_of_the_processes_there_gets_an_error_naming_them() {
+    let dir = temp_dir("settings");
+    let ecs = Ecs::default();
+    let first = SharedBackend::new(&dir, &config(60_000, 1_000), ecs.clone()).unwrap();
+    let err = SharedBackend::new(&dir, &config(30_000, 2_000), ecs.clone()).unwrap_err();
+    let Error::Config { origin, message } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        origin,
+        "ECS_PROTECT_MAX_HOLD, ECS_PROTECT_WINDOW, ECS_PROTECT_HARD_CAP"
+    );
+    assert!(
+        message.contains("ECS_PROTECT_MAX_HOLD is 30s here but 1m there")
+            && message.contains("ECS_PROTECT_WINDOW is 2s here but 1s there")
+            && message.contains(&dir.display().to_string()),
+        "{message}"
+    );
+    // The same settings join; once every process has gone, new settings are recorded.
+    let second = SharedBackend::new(&dir, &config(60_000, 1_000), ecs.clone()).unwrap();
+    drop((first, second));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while SharedBackend::new(&dir, &config(30_000, 2_000), ecs.clone()).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the settings of gone processes still bind"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_record_update_never_leaves_the_file_empty_nor_reads_as_off() {
+    // A reader that ignores the lock sees the file at every step of an update, as a process
+    // that finds it after a crash mid-update would: never empty, never "off".
+    let dir = temp_dir("torn");
+    let writer = Dir::open(&dir, "test", &settings::Settings::of(&Config::default())).unwrap();
+    let path = dir.join("ecs-protect.state");
+    let long = Record::On {
+        since: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+        renewed: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_060_000),
+        expires: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_007_260_000),
+    };
+    let short = Record::MaybeOn {
+        expires: None,
+        retry_at: SystemTime::UNIX_EPOCH + Duration::from_millis(5),
+    };
+    writer.locked(|state| state.write(long)).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut seen = 0usize;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(!bytes.is_empty(), "the record was empty mid-update");
+                let record = Record::parse(&String::from_utf8_lossy(&bytes));
+                assert!(
+                    !matches!(record, Record::Off { .. }),
+                    "mid-update read as off: {bytes:?}"
+                );
+                seen += 1;
+            }
+            seen
+        });
+        for i in 0..20_000 {
+            let record = if i % 2 == 0 { short } else { long };
+            writer.locked(|state| state.write(record)).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        reader.join().unwrap()
+    });
+    assert!(seen > 0);
+}

@@ -24,12 +24,12 @@ pub(super) fn start(core: Arc<Core>) {
 fn run(core: &Core) {
     loop {
         {
-            let stop = lock(&core.stop);
-            let (stop, _) = core
-                .stopped
-                .wait_timeout_while(stop, core.timing.poll, |stop| !*stop)
+            let ends = lock(&core.ends);
+            let (ends, _) = core
+                .ended
+                .wait_timeout_while(ends, core.timing.poll, |e| !e.stopped)
                 .unwrap_or_else(|e| e.into_inner());
-            if *stop {
+            if ends.stopped {
                 return;
             }
         }

@@ -7,11 +7,36 @@ use std::time::Duration;
 
 use ecs_protect::{Env, FailurePolicy, Protector};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::signal::{
+    SIGALRM, SIGCONT, SIGHUP, SIGINT, SIGIO, SIGPROF, SIGQUIT, SIGTERM, SIGURG, SIGUSR1, SIGUSR2,
+    SIGVTALRM, SIGWINCH, SIGXCPU, SIGXFSZ,
+};
 use signal_hook::iterator::Signals;
 
 use crate::args::Run;
 use crate::status;
+
+/// Every signal passed on to the program, as tini and dumb-init pass them: whatever a
+/// supervisor, `docker stop` or ECS (an image's `STOPSIGNAL`) may send. This command
+/// handles them all, so none of them ends it while the program runs. Left out: SIGKILL
+/// and SIGSTOP (they cannot be caught), the signals the kernel raises for a fault of this
+/// process (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), SIGCHLD (about the
+/// program itself), SIGPIPE (about this process's own writes), and the terminal's job
+/// control (SIGTSTP, SIGTTIN, SIGTTOU), which keeps its default.
+const FORWARDED: [i32; 15] = [
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+    SIGXFSZ, SIGIO, SIGWINCH, SIGURG, SIGCONT,
+];
+
+/// The signals that mean "stop": no new protection is taken from then on (ECS sends
+/// SIGTERM, or the image's `STOPSIGNAL`, commonly SIGQUIT or SIGINT).
+const STOPPING: [i32; 3] = [SIGTERM, SIGINT, SIGQUIT];
+
+/// Whether `signal`'s default action ends a process: such a signal that comes before the
+/// program starts means it is not started.
+fn terminates(signal: i32) -> bool {
+    ![SIGWINCH, SIGURG, SIGCONT].contains(&signal)
+}
 
 /// What the signal thread and the main thread share.
 #[derive(Debug, Default)]
@@ -19,7 +44,9 @@ struct Forward {
     /// The running program, until its exit has been seen (it is reaped only after this is
     /// cleared, so its pid cannot have been reused while it is here).
     child: Option<Pid>,
-    /// A signal that came before the program started: it is not started.
+    /// The program was started (and may have exited since): later signals are not early.
+    started: bool,
+    /// A terminating signal that came before the program started: it is not started.
     early: Option<i32>,
 }
 
@@ -34,10 +61,10 @@ pub(crate) fn run(run: &Run) -> u8 {
         }
     };
     let forward = Arc::new(Mutex::new(Forward::default()));
-    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+    let mut signals = match Signals::new(FORWARDED) {
         Ok(signals) => signals,
         Err(err) => {
-            log::error!("not starting {program}: cannot handle SIGTERM and SIGINT: {err}");
+            log::error!("not starting {program}: cannot handle the signals it passes on: {err}");
             return status::CANNOT_RUN;
         }
     };
@@ -47,12 +74,12 @@ pub(crate) fn run(run: &Run) -> u8 {
         let protector = protector.clone();
         std::thread::spawn(move || {
             for signal in signals.forever() {
-                if signal == SIGTERM {
-                    // ECS is stopping the task: no new protection, release as soon as the
-                    // program is done.
+                if pass_on(&forward, signal) || STOPPING.contains(&signal) {
+                    // The task is stopping (or the program will not start): no new
+                    // protection, and a wait for it (a shared directory's breathing
+                    // window) ends now; released as soon as the program is done.
                     protector.request_shutdown();
                 }
-                pass_on(&forward, signal);
             }
         })
     };
@@ -73,28 +100,37 @@ pub(crate) fn run(run: &Run) -> u8 {
             code
         }
     };
-    signal_handle.close();
-    let _ = forwarder.join();
+    // Signals stay handled until protection is released: one that came now would
+    // otherwise end this command before its release.
     let drained = protector.drain(Duration::from_secs(30));
     log::debug!("{drained}");
+    signal_handle.close();
+    let _ = forwarder.join();
     code
 }
 
-/// Sends `signal` to the program, or remembers it if the program has not started.
-fn pass_on(forward: &Mutex<Forward>, signal: i32) {
+/// Sends `signal` to the program, or remembers a terminating one if the program has not
+/// started; `true` when it was remembered (the program will not start).
+fn pass_on(forward: &Mutex<Forward>, signal: i32) -> bool {
     let mut forward = forward.lock().unwrap_or_else(|e| e.into_inner());
-    match forward.child {
-        Some(pid) => {
-            let sent = if signal == SIGTERM {
-                Signal::TERM
-            } else {
-                Signal::INT
+    match (forward.child, forward.started) {
+        (Some(pid), _) => {
+            let Some(sent) = Signal::from_named_raw(signal) else {
+                log::warn!("could not pass signal {signal} on to the program: unknown signal");
+                return false;
             };
             if let Err(err) = rustix::process::kill_process(pid, sent) {
                 log::warn!("could not pass signal {signal} on to the program: {err}");
             }
+            false
         }
-        None => forward.early = forward.early.or(Some(signal)),
+        // The program has exited: nothing to pass it on to.
+        (None, true) => false,
+        (None, false) if terminates(signal) => {
+            forward.early = forward.early.or(Some(signal));
+            true
+        }
+        (None, false) => false,
     }
 }
 
@@ -113,9 +149,11 @@ fn start_and_wait(run: &Run, program: &str, forward: &Mutex<Forward>) -> u8 {
         match spawned {
             Ok(child) => {
                 forward.child = Some(Pid::from_child(&child));
+                forward.started = true;
                 child
             }
             Err(err) => {
+                forward.started = true;
                 log::error!("cannot start {program}: {err}");
                 return if err.kind() == std::io::ErrorKind::NotFound {
                     status::NOT_FOUND
