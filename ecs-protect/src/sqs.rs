@@ -63,5 +63,5 @@ pub use client::SqsClient;
 pub use consumer::Consumer;
 pub use events::{HandlerError, Summary};
 pub use message::{Message, MessageAttribute};
-pub use queue::{BatchEntry, BatchFailure, BatchOutcome, MAX_BATCH, QueueApi};
+pub use queue::{BatchEntry, BatchFailure, BatchOutcome, MAX_BATCH, MalformedMessage, QueueApi};
 pub use retry::RetryAfter;

@@ -115,8 +115,18 @@ pub struct Summary {
     /// delete), or their visibility ran out before they started. Never deleted by this
     /// consumer; SQS delivers them again. Each is logged at `error`.
     pub lost: u64,
-    /// The most messages held at once (received and not finished); at most
-    /// [`handlers`](super::ConsumerBuilder::handlers).
+    /// Messages whose visibility ran out while this consumer held them (their extensions
+    /// failed until then): SQS may have delivered them again meanwhile. Each is logged
+    /// once, at `error`.
+    pub lapsed: u64,
+    /// Messages of a receive answer that could not be decoded and were given back (made
+    /// visible again after [`error_backoff`](super::ConsumerBuilder::error_backoff)); each
+    /// is reported to [`on_error`](super::ConsumerBuilder::on_error) naming the field.
+    pub malformed: u64,
+    /// The most messages held at once (received and not finished; a redelivery held behind
+    /// its running copy is not counted again); at most
+    /// [`handlers`](super::ConsumerBuilder::handlers) plus
+    /// [`prefetch`](super::ConsumerBuilder::prefetch).
     pub max_held: u64,
 }
 
@@ -125,7 +135,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "received {}, handled {}, failed {}, deleted {}, returned {}, refused {}, extended {}, \
-             lost {}, at most {} held at once",
+             lost {}, lapsed {}, malformed {}, at most {} held at once",
             self.received,
             self.handled,
             self.failed,
@@ -134,6 +144,8 @@ impl fmt::Display for Summary {
             self.refused,
             self.extended,
             self.lost,
+            self.lapsed,
+            self.malformed,
             self.max_held
         )
     }

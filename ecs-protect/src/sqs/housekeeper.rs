@@ -22,12 +22,14 @@ pub(crate) fn keep(shared: Arc<Shared>) {
     while let Some((changes, deletes)) = next(&shared) {
         if !changes.is_empty() {
             let entries = entries(&changes);
-            let result = shared.queue.change_visibility_batch(&entries);
+            let result = shared.call("change_visibility_batch", |queue| {
+                queue.change_visibility_batch(&entries)
+            });
             settle(&shared, "ChangeMessageVisibilityBatch", changes, result);
         }
         if !deletes.is_empty() {
             let entries = entries(&deletes);
-            let result = shared.queue.delete_batch(&entries);
+            let result = shared.call("delete_batch", |queue| queue.delete_batch(&entries));
             settle(&shared, "DeleteMessageBatch", deletes, result);
         }
         shared.lock().calls_in_progress -= 1;
@@ -163,7 +165,7 @@ fn settle(shared: &Shared, operation: &str, batch: Vec<Owed>, result: Result<Bat
         if let Some(failure) = failure {
             gave_up.push(Error::from(ApiError {
                 operation: operation.to_owned(),
-                endpoint: shared.queue.queue_url().to_owned(),
+                endpoint: shared.queue_url.clone(),
                 status: 200,
                 code: failure.code.clone(),
                 message: failure.message.clone(),
