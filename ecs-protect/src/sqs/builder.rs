@@ -112,7 +112,8 @@ impl ConsumerBuilder {
     }
 
     /// The most messages one receive asks for (`MaxNumberOfMessages`). A receive asks for
-    /// no more than the free capacity: idle handlers less the messages already waiting.
+    /// no more than the free capacity: idle handlers (plus [`prefetch`](Self::prefetch))
+    /// less the messages already waiting.
     ///
     /// Defaults to 10; 1..=10.
     pub fn batch_size(mut self, messages: usize) -> Self {

@@ -77,10 +77,16 @@ impl Default for Settings {
 /// It receives only for free capacity: at most as many messages as handlers are idle,
 /// less the messages already waiting (a handler waiting for protection counts as busy),
 /// so no more than [`handlers`](ConsumerBuilder::handlers) messages are ever held, hidden
-/// from other tasks. To pay for fuller batches on a backlog, a receive that could ask for
+/// from other tasks (plus [`prefetch`](ConsumerBuilder::prefetch) when set). To pay for fuller batches on a backlog, a receive that could ask for
 /// only part of a batch waits up to [`batch_wait`](ConsumerBuilder::batch_wait) (100 ms)
 /// for more handlers to free up. Small pools can opt in to
-/// [`prefetch`](ConsumerBuilder::prefetch): messages held beyond the free handlers.
+/// [`prefetch`](ConsumerBuilder::prefetch): messages held beyond the free handlers. After
+/// an empty short poll ([`wait_time`](ConsumerBuilder::wait_time) zero) receiving pauses
+/// for a second.
+///
+/// While SQS is unreachable, the heartbeat retries about once a second (never sooner than
+/// [`error_backoff`](ConsumerBuilder::error_backoff)); a message whose visibility ran out
+/// meanwhile is counted [`lapsed`](Summary::lapsed) and logged once.
 ///
 /// A message runs at most once at a time in one consumer: when SQS delivers again a message
 /// still running here (past [`max_processing_time`](ConsumerBuilder::max_processing_time),

@@ -198,6 +198,7 @@ fn reject(shared: &Shared, malformed: Vec<super::MalformedMessage>, sent: Instan
         return;
     }
     let settings = &shared.settings;
+    let count = malformed.len() as u64;
     let mut give_back = Vec::new();
     for bad in malformed {
         shared
@@ -214,7 +215,7 @@ fn reject(shared: &Shared, malformed: Vec<super::MalformedMessage>, sent: Instan
         }
     }
     let mut state = shared.lock();
-    state.summary.malformed += give_back.len() as u64;
+    state.summary.malformed += count;
     let now = Instant::now();
     for held in &give_back {
         state.owe(held, Owing::Return, settings.error_backoff, now);
