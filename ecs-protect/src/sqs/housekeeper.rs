@@ -38,7 +38,8 @@ pub(crate) fn keep(shared: Arc<Shared>) {
 }
 
 /// Waits until a call is due and takes its entries out: changes as soon as they are due,
-/// deletes when a batch is full, the oldest waited its interval, or the consumer stops.
+/// deletes when a batch is full, the oldest waited its interval (then with every other
+/// fresh one, up to a batch), or the consumer stops.
 fn next(shared: &Shared) -> Option<(Vec<Owed>, Vec<Owed>)> {
     let settings = &shared.settings;
     let mut state = shared.lock();
@@ -50,10 +51,16 @@ fn next(shared: &Shared) -> Option<(Vec<Owed>, Vec<Owed>)> {
             o.due <= now
         });
         let fresh = state.deletes.iter().filter(|o| o.attempts == 0).count();
+        // Once the oldest waited its interval, the others ride along in its batch: a
+        // stream costs one delete call per interval, not one per message.
+        let oldest_due = state
+            .deletes
+            .iter()
+            .any(|o| o.attempts == 0 && o.due <= now);
         let mut deletes = Vec::new();
         let batch = settings.delete_batch_size;
         take_due(&mut state.deletes, &mut deletes, batch, |o| {
-            o.due <= now || (o.attempts == 0 && (stopping || fresh >= batch))
+            o.due <= now || (o.attempts == 0 && (stopping || fresh >= batch || oldest_due))
         });
         if !changes.is_empty() || !deletes.is_empty() {
             state.calls_in_progress += 1;

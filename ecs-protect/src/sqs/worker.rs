@@ -97,7 +97,8 @@ fn take(shared: &Shared, state: &mut State, now: Instant) -> Option<(u64, Arc<Me
 /// How many messages to receive now, if any: the free capacity (idle handlers, plus the
 /// prefetch, less the messages waiting), while no other receive is in progress and
 /// receiving is not paused. A receive that could not ask for a full batch waits up to
-/// `batch_wait` for more handlers to free up (with a prefetch, not once nothing waits).
+/// `batch_wait` for more handlers to free up (with a prefetch as large as the pool, not
+/// once nothing waits and it can ask for half a batch).
 fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize> {
     if state.receiving > 0 || state.paused_until.is_some_and(|until| until > now) {
         return None;
@@ -115,7 +116,9 @@ fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize
         return None;
     }
     let full = settings.batch_size.min(capacity);
-    let starving = prefetch > 0 && state.waiting.is_empty();
+    // With a prefetch as large as the pool, the next receive overlaps the last messages
+    // running once none is left waiting, if it can ask for at least half a batch.
+    let starving = prefetch >= settings.handlers && state.waiting.is_empty() && free * 2 >= full;
     if free < full && !starving {
         let since = *state.short_since.get_or_insert(now);
         if now < since + settings.batch_wait {
