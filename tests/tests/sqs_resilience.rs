@@ -413,3 +413,40 @@ fn prefetch_receives_batches_for_one_handler_and_gives_back_what_waits() {
     );
     assert!(summary.returned >= 1, "{summary}");
 }
+
+/// Deliverable 6: on stop, prefetched messages not started go back at once (visible), while
+/// the running one finishes.
+#[test]
+fn prefetched_messages_go_back_at_once_on_stop() {
+    let queue = MemoryQueue::new();
+    for i in 0..4 {
+        queue.send(i.to_string());
+    }
+    let backend = RecordingBackend::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let consumer = builder(&queue, &backend, move |_| {
+        flag.store(true, Ordering::SeqCst); // stop as the first message starts
+        std::thread::sleep(ms(300));
+        Ok(())
+    })
+    .handlers(1)
+    .prefetch(3)
+    .visibility_timeout(Duration::from_secs(10))
+    .stop_when(move || stop.load(Ordering::SeqCst))
+    .build()
+    .unwrap();
+
+    let summary = run_within(consumer).unwrap();
+
+    assert_eq!(
+        (summary.received, summary.handled, summary.returned),
+        (4, 1, 3),
+        "{summary}"
+    );
+    assert!(
+        queue.wait_until(ms(200), |q| q.in_flight() == 0 && q.visible() == 3),
+        "prefetched messages still hidden after stop: {:?}",
+        queue.in_flight_ids()
+    );
+}

@@ -207,8 +207,11 @@ fn soak_round(rng: &mut Rng, round: u32, fifo: bool) {
             let (work, outcome) = {
                 let mut rng = handler_rng.lock().unwrap();
                 let slow = overrun && rng.chance(5);
+                // With a prefetch, longer work keeps messages waiting (given back at stop).
                 let work = if slow {
                     2000 + rng.below(1500)
+                } else if prefetch > 0 {
+                    rng.below(120)
                 } else {
                     rng.below(30)
                 };
