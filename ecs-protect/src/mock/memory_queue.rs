@@ -14,6 +14,9 @@ use crate::{ApiError, Error};
 /// It records what happened (deliveries and deletions per message, visibility changes,
 /// calls per operation) and can be made slow or made to fail.
 ///
+/// As SQS, a delete with an outdated receipt handle (of an earlier delivery) succeeds and
+/// deletes nothing; a receipt handle that names no delivery is `ReceiptHandleIsInvalid`.
+///
 /// A FIFO queue ([`MemoryQueue::fifo`], or a URL ending `.fifo`) behaves as SQS's: each
 /// message belongs to a group ([`send_to_group`](Self::send_to_group)); a group with a
 /// message in flight delivers nothing else until that message is deleted or visible again,
@@ -461,12 +464,20 @@ impl MemoryQueue {
         Ok(())
     }
 
-    /// Runs `apply` on each entry's message (found by its current receipt handle).
+    /// Runs `apply` on each entry's message, found by its receipt handle; `current` says
+    /// whether the handle is the message's newest. A handle that names no message is
+    /// `ReceiptHandleIsInvalid`.
     fn batch(
         &self,
         operation: QueueOperation,
         entries: &[BatchEntry],
-        apply: impl Fn(&mut State, usize, &BatchEntry, Instant) -> Result<(), (&'static str, bool)>,
+        apply: impl Fn(
+            &mut State,
+            usize,
+            bool,
+            &BatchEntry,
+            Instant,
+        ) -> Result<(), (&'static str, bool)>,
     ) -> Result<BatchOutcome, Error> {
         self.begin(operation)?;
         self.check_batch(operation, entries)?;
@@ -492,9 +503,10 @@ impl MemoryQueue {
                     if state
                         .messages
                         .get(index)
-                        .is_some_and(|m| m.receive_count == count) =>
+                        .is_some_and(|m| (1..=m.receive_count).contains(&count)) =>
                 {
-                    apply(&mut state, index, entry, now)
+                    let current = state.messages[index].receive_count == count;
+                    apply(&mut state, index, current, entry, now)
                 }
                 _ => Err(("ReceiptHandleIsInvalid", true)),
             };
@@ -682,7 +694,11 @@ impl QueueApi for MemoryQueue {
         self.batch(
             QueueOperation::DeleteBatch,
             entries,
-            |state, index, _, _| {
+            |state, index, current, _, _| {
+                if !current {
+                    // As SQS: a delete with an outdated receipt succeeds and deletes nothing.
+                    return Ok(());
+                }
                 let stored = &mut state.messages[index];
                 stored.deletes += 1;
                 if !stored.deleted {
@@ -701,9 +717,9 @@ impl QueueApi for MemoryQueue {
         self.batch(
             QueueOperation::ChangeVisibilityBatch,
             entries,
-            |state, index, entry, now| {
+            |state, index, current, entry, now| {
                 let stored = &mut state.messages[index];
-                if stored.deleted {
+                if stored.deleted || !current {
                     return Err(("ReceiptHandleIsInvalid", true));
                 }
                 let until = match stored.in_flight_until {
@@ -728,5 +744,47 @@ impl QueueApi for MemoryQueue {
                 Ok(())
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(receipt: &str) -> BatchEntry {
+        BatchEntry {
+            id: "0".into(),
+            receipt_handle: receipt.into(),
+            visibility_timeout: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_delete_with_an_outdated_receipt_succeeds_and_deletes_nothing() {
+        let queue = MemoryQueue::new();
+        let id = queue.send("x");
+        let first = queue
+            .receive(1, Duration::ZERO, Duration::from_millis(1))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let second = queue
+            .receive(1, Duration::ZERO, Duration::from_secs(30))
+            .unwrap();
+        let outdated = queue
+            .delete_batch(&[entry(first[0].receipt_handle())])
+            .unwrap();
+        assert_eq!(outdated.successful, ["0"], "{outdated:?}");
+        assert_eq!((queue.deleted(), queue.deletes(&id)), (0, 0));
+        for malformed in ["rh-9-1", "rh-0-7", "nonsense"] {
+            let outcome = queue.delete_batch(&[entry(malformed)]).unwrap();
+            assert_eq!(
+                outcome.failed[0].code, "ReceiptHandleIsInvalid",
+                "{malformed}"
+            );
+        }
+        queue
+            .delete_batch(&[entry(second[0].receipt_handle())])
+            .unwrap();
+        assert_eq!((queue.deleted(), queue.deletes(&id)), (1, 1));
     }
 }

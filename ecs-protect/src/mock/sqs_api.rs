@@ -1,6 +1,6 @@
 //! The SQS subset the consumer uses (`ReceiveMessage`, `DeleteMessageBatch`,
-//! `ChangeMessageVisibilityBatch`, plus `SendMessage` for tests), over the JSON 1.0
-//! protocol, served by the fake AWS from [`MemoryQueue`]s.
+//! `ChangeMessageVisibilityBatch`, plus `SendMessage` and `SendMessageBatch` for tests and
+//! producers), over the JSON 1.0 protocol, served by the fake AWS from [`MemoryQueue`]s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -157,6 +157,7 @@ pub(crate) fn answer(
                 .map(|outcome| batch_answer(&outcome))
         }),
         "SendMessage" => send(queue, &request),
+        "SendMessageBatch" => send_batch(queue, &request),
         // The queue's defaults, as SQS answers them: no redrive policy.
         "GetQueueAttributes" => Ok(Ok(json!({ "Attributes": { "VisibilityTimeout": "30" } }))),
         other => {
@@ -198,6 +199,68 @@ fn send(queue: &MemoryQueue, request: &Value) -> Result<Result<Value, Error>, Sq
     };
     let id = queue.send_to_group(body, group, text("MessageDeduplicationId"));
     Ok(Ok(json!({ "MessageId": id })))
+}
+
+/// `SendMessageBatch`: 1..=10 entries with distinct `Id`s, each sent as `SendMessage`
+/// would be; an entry that cannot be sent is a `Failed` entry, the others go on.
+fn send_batch(queue: &MemoryQueue, request: &Value) -> Result<Result<Value, Error>, SqsAnswer> {
+    let Some(list) = request.get("Entries").and_then(Value::as_array) else {
+        return Err(SqsAnswer::invalid("Entries is required"));
+    };
+    if list.is_empty() {
+        return Err(SqsAnswer::error(
+            400,
+            "EmptyBatchRequest",
+            "AWS.SimpleQueueService.EmptyBatchRequest",
+            true,
+            "There should be at least one SendMessageBatchRequestEntry in the request.",
+        ));
+    }
+    if list.len() > crate::sqs::MAX_BATCH {
+        return Err(SqsAnswer::error(
+            400,
+            "TooManyEntriesInBatchRequest",
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+            true,
+            "Maximum number of entries per request are 10.",
+        ));
+    }
+    // The request is checked as a whole before any entry is sent.
+    let mut ids = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let Some(id) = entry.get("Id").and_then(Value::as_str) else {
+            return Err(SqsAnswer::invalid(format!("Entries[{i}].Id is required")));
+        };
+        if ids.contains(&id) {
+            return Err(SqsAnswer::error(
+                400,
+                "BatchEntryIdsNotDistinct",
+                "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+                true,
+                &format!("Id {id} repeated."),
+            ));
+        }
+        ids.push(id);
+    }
+    let mut successful = Vec::new();
+    let mut failed = Vec::new();
+    for (entry, id) in list.iter().zip(ids) {
+        let mut single = entry.clone();
+        single["QueueUrl"] = request["QueueUrl"].clone();
+        match send(queue, &single) {
+            Ok(Ok(sent)) => successful.push(json!({ "Id": id, "MessageId": sent["MessageId"] })),
+            Ok(Err(err)) => failed.push(
+                json!({ "Id": id, "Code": "InternalError", "Message": err.to_string(), "SenderFault": false }),
+            ),
+            Err(refused) => failed.push(json!({
+                "Id": id,
+                "Code": refused.body["__type"].as_str().and_then(|t| t.rsplit('#').next()).unwrap_or("InvalidParameterValue"),
+                "Message": refused.body["message"],
+                "SenderFault": true,
+            })),
+        }
+    }
+    Ok(Ok(json!({ "Successful": successful, "Failed": failed })))
 }
 
 fn seconds(request: &Value, field: &str, default: u64, max: u64) -> Result<Duration, SqsAnswer> {
@@ -388,6 +451,43 @@ mod tests {
             br#"{"QueueUrl":"http://127.0.0.1/1/q.fifo","MaxNumberOfMessages":10}"#,
         );
         assert_eq!(got.body["Messages"][0]["Attributes"]["MessageGroupId"], "g");
+    }
+
+    #[test]
+    fn send_message_batch_sends_each_entry() {
+        let (queues, queue) = one_queue();
+        let got = answer(
+            &queues,
+            "AmazonSQS.SendMessageBatch",
+            br#"{"QueueUrl":"http://127.0.0.1/1/q","Entries":[
+                {"Id":"a","MessageBody":"one"},{"Id":"b","MessageBody":"two"},{"Id":"c"}]}"#,
+        );
+        assert_eq!(got.status, 200, "{:?}", got.body);
+        assert_eq!(got.body["Successful"][0]["Id"], "a");
+        assert_eq!(got.body["Successful"][1]["Id"], "b");
+        assert_eq!(got.body["Failed"][0]["Id"], "c");
+        assert_eq!(got.body["Failed"][0]["SenderFault"], true);
+        assert_eq!(queue.len(), 2);
+        let repeated = answer(
+            &queues,
+            "AmazonSQS.SendMessageBatch",
+            br#"{"QueueUrl":"http://127.0.0.1/1/q","Entries":[
+                {"Id":"a","MessageBody":"x"},{"Id":"a","MessageBody":"y"}]}"#,
+        );
+        assert_eq!(
+            repeated.body["__type"].as_str(),
+            Some("com.amazonaws.sqs#BatchEntryIdsNotDistinct")
+        );
+        let empty = answer(
+            &queues,
+            "AmazonSQS.SendMessageBatch",
+            br#"{"QueueUrl":"http://127.0.0.1/1/q","Entries":[]}"#,
+        );
+        assert_eq!(
+            empty.body["__type"].as_str(),
+            Some("com.amazonaws.sqs#EmptyBatchRequest")
+        );
+        assert_eq!(queue.len(), 2);
     }
 
     #[test]

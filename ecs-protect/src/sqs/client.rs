@@ -1,14 +1,16 @@
 //! [`SqsClient`]: the SQS JSON API over a signed HTTP transport.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use std::sync::Arc;
 
 use super::wire::{self, Operation, QueueUrl};
-use super::{BatchEntry, BatchOutcome, Message, QueueApi};
+use super::{BatchEntry, BatchOutcome, MalformedMessage, Message, QueueApi};
 use crate::aws::credentials;
 use crate::aws::http::{HttpClient, Timeouts};
 use crate::aws::retry::RetryPolicy;
@@ -40,7 +42,13 @@ use crate::{Env, Error};
 pub struct SqsClient {
     queue: QueueUrl,
     transport: Box<dyn Transport>,
+    /// FIFO queues: the `ReceiveRequestAttemptId` of a receive whose answer was lost, sent
+    /// again with the next receive (and when it was made: SQS keeps one five minutes).
+    attempt: Mutex<Option<(String, Instant)>>,
 }
+
+/// How long a lost receive's attempt id is reused: SQS remembers one for five minutes.
+const ATTEMPT_REUSE: Duration = Duration::from_secs(4 * 60);
 
 /// One HTTP request, unsigned: the transport signs it.
 #[derive(Debug)]
@@ -168,6 +176,7 @@ impl SqsClient {
         Ok(SqsClient {
             queue: QueueUrl::parse(queue_url, env)?,
             transport: Box::new(Signed::from_env(env)?),
+            attempt: Mutex::new(None),
         })
     }
 
@@ -180,6 +189,7 @@ impl SqsClient {
         Ok(SqsClient {
             queue: QueueUrl::parse(queue_url, env)?,
             transport: Box::new(transport),
+            attempt: Mutex::new(None),
         })
     }
 
@@ -218,6 +228,29 @@ impl SqsClient {
         }
     }
 
+    /// The attempt id of the next FIFO receive: the pending one of a receive whose answer
+    /// was lost, else a new one.
+    fn attempt_id(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut pending = self.attempt.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, made)) = pending.as_ref()
+            && made.elapsed() < ATTEMPT_REUSE
+        {
+            return id.clone();
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let id = format!(
+            "ecs-protect-{:x}-{nanos:x}-{:x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        *pending = Some((id.clone(), Instant::now()));
+        id
+    }
+
     fn batch(&self, operation: Operation, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
         let body = wire::batch_body(&self.queue.url, entries, operation);
         let response = self.call(operation, &body)?;
@@ -230,15 +263,43 @@ impl QueueApi for SqsClient {
         &self.queue.url
     }
 
+    /// Receives; on a FIFO queue with a `ReceiveRequestAttemptId`, the one of the last
+    /// receive when its answer was lost (so SQS answers with the same messages instead of
+    /// keeping their groups locked for the visibility timeout). A malformed message is the
+    /// error; [`receive_each`](QueueApi::receive_each) keeps the good ones.
     fn receive(
         &self,
         max: usize,
         wait: Duration,
         visibility_timeout: Duration,
     ) -> Result<Vec<Message>, Error> {
-        let body = wire::receive_body(&self.queue.url, max, wait, visibility_timeout);
-        let response = self.call(Operation::ReceiveMessage, &body)?;
-        wire::decode_receive(&self.queue.endpoint, &response.body)
+        self.receive_each(max, wait, visibility_timeout)?
+            .into_iter()
+            .map(|message| message.map_err(|bad| bad.error))
+            .collect()
+    }
+
+    fn receive_each(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<Result<Message, MalformedMessage>>, Error> {
+        let attempt = self.queue.url.ends_with(".fifo").then(|| self.attempt_id());
+        let body = wire::receive_body(
+            &self.queue.url,
+            max,
+            wait,
+            visibility_timeout,
+            attempt.as_deref(),
+        );
+        let result = self
+            .call(Operation::ReceiveMessage, &body)
+            .and_then(|response| wire::decode_receive_each(&self.queue.endpoint, &response.body));
+        if attempt.is_some() && !result.as_ref().is_err_and(answer_lost) {
+            *self.attempt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        result
     }
 
     fn delete_batch(&self, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
@@ -247,6 +308,16 @@ impl QueueApi for SqsClient {
 
     fn change_visibility_batch(&self, entries: &[BatchEntry]) -> Result<BatchOutcome, Error> {
         self.batch(Operation::ChangeMessageVisibilityBatch, entries)
+    }
+}
+
+/// Whether a receive's answer may have been lost after SQS acted on it: the connection
+/// failed, SQS failed (5xx), or the answer could not be read.
+fn answer_lost(err: &Error) -> bool {
+    match err {
+        Error::Transport { .. } | Error::Decode { .. } => true,
+        Error::Api(api) => api.status >= 500,
+        _ => false,
     }
 }
 
@@ -358,6 +429,59 @@ mod tests {
             "x-amz-target",
             "AmazonSQS.ChangeMessageVisibilityBatch".into()
         )));
+    }
+
+    #[test]
+    fn a_fifo_receive_whose_answer_was_lost_is_retried_with_the_same_attempt_id() {
+        let canned = std::sync::Arc::new(Canned {
+            responses: Mutex::new(vec![
+                HttpResponse {
+                    status: 500,
+                    headers: vec![],
+                    body: br#"{"__type": "InternalError"}"#.to_vec(),
+                },
+                ok("{}"),
+                ok("{}"),
+                HttpResponse {
+                    status: 400,
+                    headers: vec![],
+                    body: br#"{"__type": "InvalidParameterValue"}"#.to_vec(),
+                },
+                ok("{}"),
+            ]),
+            requests: Mutex::default(),
+        });
+        let fifo = "https://sqs.eu-west-1.amazonaws.com/111122223333/orders.fifo";
+        let fifo_client = SqsClient::with_transport(fifo, &Env::default(), canned.clone()).unwrap();
+        let wait = Duration::from_secs(20);
+        let visibility = Duration::from_secs(30);
+        assert!(fifo_client.receive(10, wait, visibility).is_err());
+        for _ in 0..2 {
+            fifo_client.receive(10, wait, visibility).unwrap();
+        }
+        assert!(fifo_client.receive(10, wait, visibility).is_err());
+        fifo_client.receive(10, wait, visibility).unwrap();
+        let ids: Vec<String> = canned
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["ReceiveRequestAttemptId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            ids[0], ids[1],
+            "the retry after a lost answer reuses the id"
+        );
+        assert_ne!(ids[1], ids[2], "an answered receive's id is not reused");
+        assert_ne!(ids[3], ids[4], "a refused receive's id is not reused");
+        // A standard queue's receive carries none.
+        let (standard, canned) = client(vec![ok("{}")]);
+        standard.receive(1, wait, visibility).unwrap();
+        let body: Value = serde_json::from_slice(&canned.requests.lock().unwrap()[0].body).unwrap();
+        assert!(body.get("ReceiveRequestAttemptId").is_none());
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub(crate) struct Settings {
     pub(crate) error_backoff: Duration,
     pub(crate) end_on_access_denied: bool,
     pub(crate) drain_timeout: Duration,
+    pub(crate) batch_wait: Duration,
+    pub(crate) prefetch: usize,
+    pub(crate) prefetch_max_wait: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +56,9 @@ impl Default for Settings {
             error_backoff: Duration::from_secs(1),
             end_on_access_denied: false,
             drain_timeout: Duration::from_secs(30),
+            batch_wait: Duration::from_millis(100),
+            prefetch: 0,
+            prefetch_max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -71,7 +77,29 @@ impl Default for Settings {
 /// It receives only for free capacity: at most as many messages as handlers are idle,
 /// less the messages already waiting (a handler waiting for protection counts as busy),
 /// so no more than [`handlers`](ConsumerBuilder::handlers) messages are ever held, hidden
-/// from other tasks.
+/// from other tasks (plus [`prefetch`](ConsumerBuilder::prefetch) when set). To pay for fuller batches on a backlog, a receive that could ask for
+/// only part of a batch waits up to [`batch_wait`](ConsumerBuilder::batch_wait) (100 ms)
+/// for more handlers to free up. Small pools can opt in to
+/// [`prefetch`](ConsumerBuilder::prefetch): messages held beyond the free handlers. After
+/// an empty short poll ([`wait_time`](ConsumerBuilder::wait_time) zero) receiving pauses
+/// for a second.
+///
+/// While SQS is unreachable, the heartbeat retries about once a second (never sooner than
+/// [`error_backoff`](ConsumerBuilder::error_backoff)); a message whose visibility ran out
+/// meanwhile is counted [`lapsed`](Summary::lapsed) and logged once.
+///
+/// A message runs at most once at a time in one consumer: when SQS delivers again a message
+/// still running here (past [`max_processing_time`](ConsumerBuilder::max_processing_time),
+/// or after its extensions failed until its visibility ran out), the redelivery is not
+/// started. It is held, its visibility extended, and it ends with the running copy:
+/// deleted with its (newest) receipt if the handler succeeds, else made visible again
+/// after the retry delay (at once without one).
+///
+/// Each message of a receive is decoded on its own: a malformed one is reported to
+/// [`on_error`](ConsumerBuilder::on_error) naming the field, and given back (visible again
+/// after [`error_backoff`](ConsumerBuilder::error_backoff)) when its receipt handle
+/// decoded; the others are handled. A [`QueueApi`] call that panics counts as a failed call
+/// (logged at `error`, retried with back-off): it never stops a consumer thread.
 ///
 /// Each message is handled under a guard of the consumer's [`Protector`], so the task is
 /// protected from scale-in while any message is in flight. If the protector refuses
@@ -90,7 +118,10 @@ impl Default for Settings {
 /// On a queue whose URL ends `.fifo`, the messages of one `MessageGroupId` run one at a
 /// time, in order, and groups run in parallel. When a message fails (or is refused or
 /// lost), the later messages of its group from the same receive go back unrun, so SQS
-/// delivers the failed one first again. Deduplication is left to SQS.
+/// delivers the failed one first again. Deduplication is left to SQS. Each receive carries
+/// a `ReceiveRequestAttemptId` ([`SqsClient`](super::SqsClient)), sent again with the next
+/// receive when an answer was lost, so SQS answers with the same messages instead of
+/// keeping their groups locked for the visibility timeout.
 ///
 /// ```no_run
 /// use ecs_protect::sqs::Consumer;
@@ -208,7 +239,7 @@ fn wait_for_stop(shared: &Shared) -> (Summary, Option<Error>) {
             shared.begin_stop(&mut state, "the protector is shutting down");
         }
         let now = Instant::now();
-        if shared.stop_seen() && state.busy == 0 && state.waiting.is_empty() {
+        if shared.stop_seen() && state.busy == 0 && state.waiting.is_empty() && !state.accepting {
             let deadline = *calls_deadline.get_or_insert(now + shared.settings.drain_timeout);
             let owed = state.deletes.len() + state.changes.len() + state.calls_in_progress;
             if owed == 0 || now >= deadline {

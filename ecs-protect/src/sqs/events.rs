@@ -91,7 +91,8 @@ impl fmt::Debug for Hooks {
 /// failed until its visibility ran out), failed (left for redelivery), returned (made
 /// visible again unhandled: at shutdown, when protection was refused, or behind a failed
 /// message of its FIFO group), lost (its receipt became invalid, or its visibility ran out
-/// before it started: SQS delivers it again).
+/// before it started: SQS delivers it again). A redelivery of a message still running is
+/// received but ends with the running copy (deleted with it, or given back).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -115,8 +116,19 @@ pub struct Summary {
     /// delete), or their visibility ran out before they started. Never deleted by this
     /// consumer; SQS delivers them again. Each is logged at `error`.
     pub lost: u64,
-    /// The most messages held at once (received and not finished); at most
-    /// [`handlers`](super::ConsumerBuilder::handlers).
+    /// Messages whose visibility ran out while this consumer held them (their extensions
+    /// failed until then): SQS may have delivered them again meanwhile. Each is logged
+    /// once, at `error`.
+    pub lapsed: u64,
+    /// Messages of a receive answer that could not be decoded: each is reported to
+    /// [`on_error`](super::ConsumerBuilder::on_error) naming the field, and given back
+    /// (visible again after [`error_backoff`](super::ConsumerBuilder::error_backoff)) when
+    /// its receipt handle decoded. The other messages of the receive are handled.
+    pub malformed: u64,
+    /// The most messages held at once (received and not finished; a redelivery held behind
+    /// its running copy is not counted again); at most
+    /// [`handlers`](super::ConsumerBuilder::handlers) plus
+    /// [`prefetch`](super::ConsumerBuilder::prefetch).
     pub max_held: u64,
 }
 
@@ -125,7 +137,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "received {}, handled {}, failed {}, deleted {}, returned {}, refused {}, extended {}, \
-             lost {}, at most {} held at once",
+             lost {}, lapsed {}, malformed {}, at most {} held at once",
             self.received,
             self.handled,
             self.failed,
@@ -134,6 +146,8 @@ impl fmt::Display for Summary {
             self.refused,
             self.extended,
             self.lost,
+            self.lapsed,
+            self.malformed,
             self.max_held
         )
     }

@@ -2,14 +2,20 @@
 //!
 //! It has this one job, so a slow delete never delays an extension. An extension counts
 //! only once SQS confirmed it (from the moment it was sent); a failed one is tried again
-//! within about a second while the visibility lasts. A receipt SQS calls invalid means
-//! the message is lost to this consumer: it is not started, and not deleted later.
+//! after half the visibility left, at most a second later and never sooner than
+//! `error_backoff` (default 1 s): an outage costs about one call a second, not a storm. A
+//! message whose visibility ran out is marked lapsed and logged once. A receipt SQS calls
+//! invalid means the message is lost to this consumer: it is not started, and not deleted
+//! later.
+//!
+//! It also gives back prefetched messages that waited unstarted longer than
+//! `prefetch_max_wait`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::retry::MAX_VISIBILITY;
-use super::shared::{STOP_POLL, Shared, State};
+use super::shared::{Owing, STOP_POLL, Shared, State};
 use super::{BatchEntry, BatchOutcome, MAX_BATCH};
 use crate::Error;
 
@@ -29,7 +35,9 @@ pub(crate) fn beat(shared: Arc<Shared>) {
                 visibility_timeout: *timeout,
             })
             .collect();
-        let result = shared.queue.change_visibility_batch(&entries);
+        let result = shared.call("change_visibility_batch", |queue| {
+            queue.change_visibility_batch(&entries)
+        });
         if let Err(err) = &result {
             shared
                 .hooks
@@ -50,10 +58,15 @@ fn next(shared: &Shared) -> Option<Due> {
             return None;
         }
         let now = Instant::now();
+        if give_back_unstarted(shared, &mut state, now) {
+            shared.upkeep.notify_all();
+        }
         let mut wake = now + STOP_POLL;
         let mut due = Vec::new();
         for (key, held) in &mut state.held {
-            if held.extending || held.lost || held.overran {
+            // A copy with a redelivery held behind it has a stale receipt: the redelivery
+            // is extended instead.
+            if held.extending || held.lost || held.overran || held.redelivery.is_some() {
                 continue;
             }
             if held.next_extend > now {
@@ -122,16 +135,20 @@ fn settle(shared: &Shared, due: &Due, result: Result<BatchOutcome, Error>, sent:
                 continue;
             }
         }
-        // Try again soon, while the visibility lasts.
+        // Try again after half the time left, at most a second later and never sooner
+        // than `error_backoff`: an outage costs about a call a second, not a storm.
         let left = held.visible_until.saturating_duration_since(now);
-        if left.is_zero() {
+        let floor = settings.error_backoff.min(RETRY_WITHIN);
+        held.next_extend = now + (left / 2).clamp(floor, RETRY_WITHIN);
+        if left.is_zero() && !held.lapsed {
+            held.lapsed = true;
+            let id = held.message.id().to_owned();
+            state.summary.lapsed += 1;
             log::error!(
-                "sqs: the visibility of message {} ran out: SQS may deliver it again while it \
-                 is held",
-                held.message.id()
+                "sqs: the visibility of message {id} ran out (its extensions failed): SQS may \
+                 deliver it again while it is held; still trying to extend it"
             );
         }
-        held.next_extend = now + (left / 4).clamp(Duration::from_millis(10), RETRY_WITHIN);
     }
     drop(state);
     shared.work.notify_all();
@@ -146,11 +163,57 @@ fn lose(state: &mut State, key: u64, code: &str, now: Instant) {
     held.lost = true;
     let message = held.message.clone();
     let running = held.running;
+    let behind = held.behind;
     state.lose(&message, &format!("SQS answered {code} to a heartbeat"));
+    if let Some(running_key) = behind {
+        // A redelivery held behind its running copy: dropped; the copy ends as it would.
+        state.held.remove(&key);
+        if let Some(running) = state.held.get_mut(&running_key) {
+            running.redelivery = None;
+        }
+        return;
+    }
     if !running {
         state.waiting.retain(|k| *k != key);
         if let Some(held) = state.held.remove(&key) {
             state.return_group(held.group.as_deref(), now);
         }
     }
+}
+
+/// With a prefetch: gives back at once (visible) the messages that waited unstarted longer
+/// than `prefetch_max_wait` (with their FIFO group's later ones), and suspends prefetching
+/// as long, so that they are not taken again at once. Returns whether any went back.
+fn give_back_unstarted(shared: &Shared, state: &mut State, now: Instant) -> bool {
+    let settings = &shared.settings;
+    if settings.prefetch == 0 {
+        return false;
+    }
+    let overdue: Vec<u64> = state
+        .waiting
+        .iter()
+        .copied()
+        .filter(|key| {
+            state.held.get(key).is_some_and(|h| {
+                now.saturating_duration_since(h.received) >= settings.prefetch_max_wait
+            })
+        })
+        .collect();
+    for key in &overdue {
+        state.waiting.retain(|k| k != key);
+        if let Some(held) = state.held.remove(key) {
+            log::info!(
+                "sqs: message {} waited unstarted for prefetch_max_wait ({:?}); giving it back",
+                held.message.id(),
+                settings.prefetch_max_wait
+            );
+            state.owe(&held, Owing::Return, Duration::ZERO, now);
+            state.return_group(held.group.as_deref(), now);
+        }
+    }
+    if overdue.is_empty() {
+        return false;
+    }
+    state.prefetch_paused_until = Some(now + settings.prefetch_max_wait);
+    true
 }

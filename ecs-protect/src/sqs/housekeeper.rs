@@ -22,12 +22,14 @@ pub(crate) fn keep(shared: Arc<Shared>) {
     while let Some((changes, deletes)) = next(&shared) {
         if !changes.is_empty() {
             let entries = entries(&changes);
-            let result = shared.queue.change_visibility_batch(&entries);
+            let result = shared.call("change_visibility_batch", |queue| {
+                queue.change_visibility_batch(&entries)
+            });
             settle(&shared, "ChangeMessageVisibilityBatch", changes, result);
         }
         if !deletes.is_empty() {
             let entries = entries(&deletes);
-            let result = shared.queue.delete_batch(&entries);
+            let result = shared.call("delete_batch", |queue| queue.delete_batch(&entries));
             settle(&shared, "DeleteMessageBatch", deletes, result);
         }
         shared.lock().calls_in_progress -= 1;
@@ -36,7 +38,8 @@ pub(crate) fn keep(shared: Arc<Shared>) {
 }
 
 /// Waits until a call is due and takes its entries out: changes as soon as they are due,
-/// deletes when a batch is full, the oldest waited its interval, or the consumer stops.
+/// deletes when a batch is full, the oldest waited its interval (then with every other
+/// fresh one, up to a batch), or the consumer stops.
 fn next(shared: &Shared) -> Option<(Vec<Owed>, Vec<Owed>)> {
     let settings = &shared.settings;
     let mut state = shared.lock();
@@ -48,10 +51,16 @@ fn next(shared: &Shared) -> Option<(Vec<Owed>, Vec<Owed>)> {
             o.due <= now
         });
         let fresh = state.deletes.iter().filter(|o| o.attempts == 0).count();
+        // Once the oldest waited its interval, the others ride along in its batch: a
+        // stream costs one delete call per interval, not one per message.
+        let oldest_due = state
+            .deletes
+            .iter()
+            .any(|o| o.attempts == 0 && o.due <= now);
         let mut deletes = Vec::new();
         let batch = settings.delete_batch_size;
         take_due(&mut state.deletes, &mut deletes, batch, |o| {
-            o.due <= now || (o.attempts == 0 && (stopping || fresh >= batch))
+            o.due <= now || (o.attempts == 0 && (stopping || fresh >= batch || oldest_due))
         });
         if !changes.is_empty() || !deletes.is_empty() {
             state.calls_in_progress += 1;
@@ -163,7 +172,7 @@ fn settle(shared: &Shared, operation: &str, batch: Vec<Owed>, result: Result<Bat
         if let Some(failure) = failure {
             gave_up.push(Error::from(ApiError {
                 operation: operation.to_owned(),
-                endpoint: shared.queue.queue_url().to_owned(),
+                endpoint: shared.queue_url.clone(),
                 status: 200,
                 code: failure.code.clone(),
                 message: failure.message.clone(),

@@ -35,6 +35,29 @@ pub trait QueueApi: Send + Sync + fmt::Debug + 'static {
         visibility_timeout: Duration,
     ) -> Result<Vec<Message>, Error>;
 
+    /// Receives as [`receive`](Self::receive) does, decoding each message on its own: a
+    /// message that cannot be decoded is an `Err` entry naming the field, beside the good
+    /// ones. The consumer calls this one.
+    ///
+    /// By default it wraps `receive` (every message decoded); [`SqsClient`](super::SqsClient)
+    /// decodes each message of the answer on its own.
+    ///
+    /// # Errors
+    ///
+    /// Transport and API errors, and an answer that cannot be decoded as a whole.
+    fn receive_each(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<Result<Message, MalformedMessage>>, Error> {
+        Ok(self
+            .receive(max, wait, visibility_timeout)?
+            .into_iter()
+            .map(Ok)
+            .collect())
+    }
+
     /// Deletes the messages `entries` name (1..=10 entries, ids distinct within the call).
     /// `visibility_timeout` of each entry is ignored.
     ///
@@ -50,6 +73,19 @@ pub trait QueueApi: Send + Sync + fmt::Debug + 'static {
     ///
     /// When the whole call failed; per-entry failures are in the outcome.
     fn change_visibility_batch(&self, entries: &[BatchEntry]) -> Result<BatchOutcome, Error>;
+}
+
+/// A message of a receive answer that could not be decoded: what was wrong, and what of it
+/// could be read (with its receipt handle, the consumer makes it visible again).
+#[derive(Debug)]
+pub struct MalformedMessage {
+    /// The decode error, naming the field (`Messages[1].MessageAttributes.k.DataType is
+    /// missing`).
+    pub error: Error,
+    /// Its `MessageId`, if that field decoded.
+    pub message_id: Option<String>,
+    /// Its `ReceiptHandle`, if that field decoded.
+    pub receipt_handle: Option<String>,
 }
 
 /// One entry of a batch request.

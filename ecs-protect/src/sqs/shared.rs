@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     stop: StopCondition,
     pub(crate) settings: Settings,
     pub(crate) retry: RetryDelay,
+    /// The queue's URL, read once (for logs and errors).
+    pub(crate) queue_url: String,
     /// Whether the queue is FIFO (its URL ends `.fifo`): one message per group at a time.
     pub(crate) fifo: bool,
     state: Mutex<State>,
@@ -58,8 +60,17 @@ pub(crate) struct State {
     pub(crate) idle: usize,
     /// How many messages the receive in progress asked for (0: none in progress).
     pub(crate) receiving: usize,
-    /// No receive starts before this (receive errors, protection refused).
+    /// A receive answered and its messages are being taken in (hooks first): `run` waits
+    /// for them, unlike for a receive still in the air.
+    pub(crate) accepting: bool,
+    /// No receive starts before this (receive errors, protection refused, an empty short
+    /// poll).
     pub(crate) paused_until: Option<Instant>,
+    /// Since when a receive could ask for some messages but fewer than a full batch: it
+    /// waits up to `batch_wait` from then for more handlers to free up.
+    pub(crate) short_since: Option<Instant>,
+    /// Prefetching is suspended until then: prefetched messages waited too long unstarted.
+    pub(crate) prefetch_paused_until: Option<Instant>,
     pub(crate) receive_failures: u32,
     pub(crate) deletes: VecDeque<Owed>,
     pub(crate) changes: VecDeque<Owed>,
@@ -87,7 +98,39 @@ pub(crate) struct Held {
     pub(crate) overran: bool,
     /// Its receipt became invalid: lost to this consumer, never deleted by it.
     pub(crate) lost: bool,
+    /// Its visibility ran out while held (logged once).
+    pub(crate) lapsed: bool,
     pub(crate) running: bool,
+    /// A running message: the key of its redelivery, held until this copy finishes.
+    pub(crate) redelivery: Option<u64>,
+    /// A redelivery of a running message (the key of the running copy): not started,
+    /// extended, deleted or given back when the running copy finishes.
+    pub(crate) behind: Option<u64>,
+}
+
+impl Held {
+    /// A message just received (the receive was sent at `sent`), not started.
+    pub(crate) fn new(
+        message: Arc<Message>,
+        group: Option<String>,
+        sent: Instant,
+        settings: &Settings,
+    ) -> Held {
+        Held {
+            message,
+            group,
+            received: sent,
+            visible_until: sent + settings.visibility_timeout,
+            next_extend: sent + settings.heartbeat_after,
+            extending: false,
+            overran: false,
+            lost: false,
+            lapsed: false,
+            running: false,
+            redelivery: None,
+            behind: None,
+        }
+    }
 }
 
 /// Why a queue call is owed for a message.
@@ -126,6 +169,7 @@ impl Shared {
             stop: consumer.stop.clone(),
             settings: consumer.settings,
             retry: consumer.retry.clone(),
+            queue_url: consumer.queue.queue_url().to_owned(),
             fifo: consumer.queue.queue_url().ends_with(".fifo"),
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -134,6 +178,27 @@ impl Shared {
             done: Condvar::new(),
             stop_seen: AtomicBool::new(false),
         }
+    }
+
+    /// Makes one queue call; a panic inside it counts as a failed call (logged at `error`),
+    /// so no consumer thread dies in a queue call and leaves its marks set.
+    pub(crate) fn call<T>(
+        &self,
+        what: &str,
+        call: impl FnOnce(&dyn QueueApi) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        catch_unwind(AssertUnwindSafe(|| call(&*self.queue))).unwrap_or_else(|panic| {
+            let text = panic_text(panic.as_ref());
+            log::error!(
+                "sqs: QueueApi::{what} panicked on {}: {text}; counted as a failed call",
+                self.queue_url
+            );
+            Err(Error::Transport {
+                endpoint: self.queue_url.clone(),
+                timed_out: false,
+                source: format!("QueueApi::{what} panicked: {text}").into(),
+            })
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -196,6 +261,15 @@ impl Shared {
     }
 }
 
+/// The text of a panic's payload.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".to_owned())
+}
+
 impl State {
     pub(crate) fn next_key(&mut self) -> u64 {
         self.next_key += 1;
@@ -218,14 +292,55 @@ impl State {
         }
     }
 
-    /// Ends a message a handler took: unlocks its group, frees the handler.
-    pub(crate) fn finish(&mut self, key: u64) -> Option<Held> {
+    /// Ends a message a handler took: unlocks its group, frees the handler. Returns it, and
+    /// its redelivery held meanwhile (which has the newest receipt).
+    pub(crate) fn finish(&mut self, key: u64) -> Option<(Held, Option<Held>)> {
         self.busy -= 1;
         let held = self.held.remove(&key)?;
         if let Some(group) = &held.group {
             self.running_groups.remove(group);
         }
-        Some(held)
+        let redelivery = held.redelivery.and_then(|k| self.held.remove(&k));
+        Some((held, redelivery))
+    }
+
+    /// Takes a received message in: a redelivery of a message still running is held
+    /// behind it (never started: it ends with the running copy), one of a message still
+    /// waiting replaces it (its receipt is the newest); any other waits its turn.
+    pub(crate) fn take_in(&mut self, mut held: Held) {
+        let id = held.message.id();
+        let same = self
+            .held
+            .iter()
+            .find(|(_, h)| h.behind.is_none() && h.message.id() == id)
+            .map(|(k, h)| (*k, h.running));
+        let key = self.next_key();
+        match same {
+            Some((running_key, true)) => {
+                log::warn!(
+                    "sqs: message {id} came back while it is still running (past \
+                     max_processing_time, or its visibility ran out); holding the redelivery \
+                     until the running copy ends"
+                );
+                held.behind = Some(running_key);
+                let previous = self
+                    .held
+                    .get_mut(&running_key)
+                    .and_then(|r| r.redelivery.replace(key));
+                if let Some(previous) = previous {
+                    self.held.remove(&previous); // an older redelivery: its receipt is stale
+                }
+                self.held.insert(key, held);
+            }
+            Some((waiting_key, false)) => {
+                log::debug!("sqs: message {id} came back while waiting; keeping the newest");
+                self.held.insert(waiting_key, held);
+            }
+            None => {
+                self.waiting.push_back(key);
+                self.held.insert(key, held);
+            }
+        }
     }
 
     /// After a message of `group` failed, was refused or was lost, the group's messages
@@ -265,9 +380,10 @@ impl State {
         );
     }
 
-    /// Records the most messages held at once (received and not finished).
+    /// Records the most messages held at once (received and not finished; a redelivery
+    /// held behind its running copy is the same message).
     pub(crate) fn note_held(&mut self) {
-        let held = self.held.len() as u64;
+        let held = self.held.values().filter(|h| h.behind.is_none()).count() as u64;
         if held > self.summary.max_held {
             self.summary.max_held = held;
         }

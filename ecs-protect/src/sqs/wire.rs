@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{BatchEntry, BatchFailure, BatchOutcome, Message, MessageAttribute};
+use super::{BatchEntry, BatchFailure, BatchOutcome, MalformedMessage, Message, MessageAttribute};
 use crate::{ApiError, Env, Error};
 
 /// The `Content-Type` of every SQS JSON request.
@@ -133,14 +133,16 @@ pub(crate) fn whole_seconds(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
-/// The `ReceiveMessage` body: every system and message attribute is asked for.
+/// The `ReceiveMessage` body: every system and message attribute is asked for; on a FIFO
+/// queue, `attempt` is the `ReceiveRequestAttemptId`.
 pub(crate) fn receive_body(
     queue_url: &str,
     max: usize,
     wait: Duration,
     visibility_timeout: Duration,
+    attempt: Option<&str>,
 ) -> Value {
-    json!({
+    let mut body = json!({
         "QueueUrl": queue_url,
         "MaxNumberOfMessages": max,
         "WaitTimeSeconds": whole_seconds(wait),
@@ -148,7 +150,11 @@ pub(crate) fn receive_body(
         "AttributeNames": ["All"],
         "MessageSystemAttributeNames": ["All"],
         "MessageAttributeNames": ["All"],
-    })
+    });
+    if let Some(attempt) = attempt {
+        body["ReceiveRequestAttemptId"] = Value::from(attempt);
+    }
+    body
 }
 
 /// The body of `DeleteMessageBatch` (without timeouts) or `ChangeMessageVisibilityBatch`.
@@ -271,8 +277,23 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Decodes a `ReceiveMessage` answer (`{}` when no message arrived).
+/// Decodes a `ReceiveMessage` answer (`{}` when no message arrived), all or nothing: the
+/// first malformed message is the error.
+#[cfg(test)]
 pub(crate) fn decode_receive(endpoint: &str, body: &[u8]) -> Result<Vec<Message>, Error> {
+    decode_receive_each(endpoint, body)?
+        .into_iter()
+        .map(|message| message.map_err(|bad| bad.error))
+        .collect()
+}
+
+/// Decodes a `ReceiveMessage` answer message by message: a malformed one is an `Err`
+/// naming the field, with its id and receipt handle when those decoded. The answer as a
+/// whole (not JSON, `Messages` not an array) is the only error.
+pub(crate) fn decode_receive_each(
+    endpoint: &str,
+    body: &[u8],
+) -> Result<Vec<Result<Message, MalformedMessage>>, Error> {
     let object = parse_object(endpoint, body)?;
     let top = Fields {
         endpoint,
@@ -281,40 +302,53 @@ pub(crate) fn decode_receive(endpoint: &str, body: &[u8]) -> Result<Vec<Message>
     };
     let mut messages = Vec::new();
     for (i, item) in top.array("Messages")?.iter().enumerate() {
-        let m = top.nested(format!("Messages[{i}]"), item)?;
-        let mut attributes = BTreeMap::new();
-        if let Some(attrs) = m.object("Attributes")? {
-            for (name, value) in attrs {
-                let Value::String(value) = value else {
-                    return Err(m.wrong(&format!("Attributes.{name}"), "a string", value));
-                };
-                attributes.insert(name.clone(), value.clone());
+        let decoded = top
+            .nested(format!("Messages[{i}]"), item)
+            .and_then(|m| decode_message(&m));
+        messages.push(decoded.map_err(|error| {
+            let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
+            MalformedMessage {
+                error,
+                message_id: text("MessageId"),
+                receipt_handle: text("ReceiptHandle"),
             }
-        }
-        let mut message_attributes = BTreeMap::new();
-        if let Some(attrs) = m.object("MessageAttributes")? {
-            for (name, value) in attrs {
-                let a = m.nested(format!("{}.MessageAttributes.{name}", m.path), value)?;
-                message_attributes.insert(
-                    name.clone(),
-                    MessageAttribute {
-                        data_type: a.required_string("DataType")?.to_owned(),
-                        string_value: a.string("StringValue")?.map(str::to_owned),
-                        binary_value_base64: a.string("BinaryValue")?.map(str::to_owned),
-                    },
-                );
-            }
-        }
-        messages.push(Message {
-            id: m.required_string("MessageId")?.to_owned(),
-            receipt_handle: m.required_string("ReceiptHandle")?.to_owned(),
-            body: m.string("Body")?.unwrap_or_default().to_owned(),
-            md5_of_body: m.string("MD5OfBody")?.map(str::to_owned),
-            attributes,
-            message_attributes,
-        });
+        }));
     }
     Ok(messages)
+}
+
+fn decode_message(m: &Fields<'_>) -> Result<Message, Error> {
+    let mut attributes = BTreeMap::new();
+    if let Some(attrs) = m.object("Attributes")? {
+        for (name, value) in attrs {
+            let Value::String(value) = value else {
+                return Err(m.wrong(&format!("Attributes.{name}"), "a string", value));
+            };
+            attributes.insert(name.clone(), value.clone());
+        }
+    }
+    let mut message_attributes = BTreeMap::new();
+    if let Some(attrs) = m.object("MessageAttributes")? {
+        for (name, value) in attrs {
+            let a = m.nested(format!("{}.MessageAttributes.{name}", m.path), value)?;
+            message_attributes.insert(
+                name.clone(),
+                MessageAttribute {
+                    data_type: a.required_string("DataType")?.to_owned(),
+                    string_value: a.string("StringValue")?.map(str::to_owned),
+                    binary_value_base64: a.string("BinaryValue")?.map(str::to_owned),
+                },
+            );
+        }
+    }
+    Ok(Message {
+        id: m.required_string("MessageId")?.to_owned(),
+        receipt_handle: m.required_string("ReceiptHandle")?.to_owned(),
+        body: m.string("Body")?.unwrap_or_default().to_owned(),
+        md5_of_body: m.string("MD5OfBody")?.map(str::to_owned),
+        attributes,
+        message_attributes,
+    })
 }
 
 /// Decodes a `DeleteMessageBatch` or `ChangeMessageVisibilityBatch` answer.
@@ -481,6 +515,7 @@ mod tests {
             10,
             Duration::from_secs(20),
             Duration::from_millis(1500),
+            None,
         );
         assert_eq!(
             body,
@@ -561,6 +596,45 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn each_message_of_a_receive_decodes_on_its_own() {
+        let body = br#"{"Messages": [
+            {"MessageId": "m-1", "ReceiptHandle": "rh-1", "Body": "good"},
+            {"MessageId": "m-2", "ReceiptHandle": "rh-2", "MessageAttributes": {"k": {}}},
+            {"ReceiptHandle": 7},
+            {"MessageId": "m-4", "ReceiptHandle": "rh-4", "Body": "good too"}
+        ]}"#;
+        let each = decode_receive_each("https://sqs.x/", body).unwrap();
+        assert_eq!(each.len(), 4);
+        assert_eq!(each[0].as_ref().unwrap().body(), "good");
+        assert_eq!(each[3].as_ref().unwrap().body(), "good too");
+        let bad = each[1].as_ref().unwrap_err();
+        assert_eq!(
+            (bad.message_id.as_deref(), bad.receipt_handle.as_deref()),
+            (Some("m-2"), Some("rh-2"))
+        );
+        assert!(
+            bad.error
+                .to_string()
+                .contains("Messages[1].MessageAttributes.k.DataType is missing"),
+            "{}",
+            bad.error
+        );
+        let worse = each[2].as_ref().unwrap_err();
+        assert_eq!(
+            (worse.message_id.as_deref(), worse.receipt_handle.as_deref()),
+            (None, None)
+        );
+        assert!(
+            worse
+                .error
+                .to_string()
+                .contains("Messages[2].MessageId is missing")
+        );
+        let attempt = receive_body("u", 1, Duration::ZERO, Duration::ZERO, Some("a-1"));
+        assert_eq!(attempt["ReceiveRequestAttemptId"], "a-1");
     }
 
     #[test]

@@ -39,10 +39,15 @@ fn next(shared: &Shared) -> Option<(u64, Arc<Message>)> {
             state = shared.lock();
             continue;
         }
+        let fill = state
+            .short_since
+            .map(|since| since + shared.settings.batch_wait);
         let wake = state
             .paused_until
-            .map_or(STOP_POLL, |until| until.saturating_duration_since(now))
-            .min(STOP_POLL);
+            .into_iter()
+            .chain(fill)
+            .map(|until| until.saturating_duration_since(now))
+            .fold(STOP_POLL, Duration::min);
         state.idle += 1;
         state = shared.wait(&shared.work, state, wake);
         state.idle -= 1;
@@ -89,17 +94,38 @@ fn take(shared: &Shared, state: &mut State, now: Instant) -> Option<(u64, Arc<Me
     None
 }
 
-/// How many messages to receive now, if any: the free capacity (idle handlers minus
-/// waiting messages), while no other receive is in progress and receiving is not paused.
+/// How many messages to receive now, if any: the free capacity (idle handlers, plus the
+/// prefetch, less the messages waiting), while no other receive is in progress and
+/// receiving is not paused. A receive that could not ask for a full batch waits up to
+/// `batch_wait` for more handlers to free up (with a prefetch as large as the pool, not
+/// once nothing waits and it can ask for half a batch).
 fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize> {
     if state.receiving > 0 || state.paused_until.is_some_and(|until| until > now) {
         return None;
     }
-    let handlers = shared.settings.handlers;
-    let free = handlers.saturating_sub(state.busy + state.waiting.len());
+    let settings = &shared.settings;
+    let prefetch = if state.prefetch_paused_until.is_some_and(|until| until > now) {
+        0
+    } else {
+        settings.prefetch
+    };
+    let capacity = settings.handlers + prefetch;
+    let free = capacity.saturating_sub(state.busy + state.waiting.len());
     if free == 0 {
+        state.short_since = None;
         return None;
     }
+    let full = settings.batch_size.min(capacity);
+    // With a prefetch as large as the pool, the next receive overlaps the last messages
+    // running once none is left waiting, if it can ask for at least half a batch.
+    let starving = prefetch >= settings.handlers && state.waiting.is_empty() && free * 2 >= full;
+    if free < full && !starving {
+        let since = *state.short_since.get_or_insert(now);
+        if now < since + settings.batch_wait {
+            return None;
+        }
+    }
+    state.short_since = None;
     if shared.policy == FailurePolicy::Require
         && let Some(backoff) = shared.protector.retry_in()
     {
@@ -109,22 +135,36 @@ fn may_receive(shared: &Shared, state: &mut State, now: Instant) -> Option<usize
         state.paused_until = Some(now + backoff);
         return None;
     }
-    let max = free.min(shared.settings.batch_size);
+    let max = free.min(settings.batch_size);
     state.receiving = max;
     Some(max)
 }
 
+/// How long receiving pauses after a short poll (`wait_time` zero) came back empty, so an
+/// idle consumer does not poll in a loop.
+pub(crate) const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_secs(1);
+
 fn receive(shared: &Shared, max: usize) {
     let settings = &shared.settings;
     let sent = Instant::now();
-    let result = shared
-        .queue
-        .receive(max, settings.wait_time, settings.visibility_timeout);
+    let result = shared.call("receive_each", |queue| {
+        queue.receive_each(max, settings.wait_time, settings.visibility_timeout)
+    });
     match result {
-        Ok(messages) => {
+        Ok(received) => {
+            shared.lock().accepting = true;
+            let mut messages = Vec::with_capacity(received.len());
+            let mut malformed = Vec::new();
+            for message in received {
+                match message {
+                    Ok(message) => messages.push(message),
+                    Err(bad) => malformed.push(bad),
+                }
+            }
             for message in &messages {
                 shared.hooks.message_received(message);
             }
+            reject(shared, malformed, sent);
             accept(shared, messages, sent);
         }
         Err(err) => {
@@ -154,32 +194,62 @@ fn receive(shared: &Shared, max: usize) {
     }
 }
 
+/// Reports each message that could not be decoded, and gives back (visible again after
+/// `error_backoff`) those whose receipt handle decoded; the rest of the receive goes on.
+fn reject(shared: &Shared, malformed: Vec<super::MalformedMessage>, sent: Instant) {
+    if malformed.is_empty() {
+        return;
+    }
+    let settings = &shared.settings;
+    let count = malformed.len() as u64;
+    let mut give_back = Vec::new();
+    for bad in malformed {
+        shared
+            .hooks
+            .error("a received message could not be decoded", &bad.error);
+        if let Some(receipt) = bad.receipt_handle {
+            let id = bad.message_id.unwrap_or_else(|| "(no id)".to_owned());
+            give_back.push(Held::new(
+                Arc::new(Message::new(id, receipt, "")),
+                None,
+                sent,
+                settings,
+            ));
+        }
+    }
+    let mut state = shared.lock();
+    state.summary.malformed += count;
+    let now = Instant::now();
+    for held in &give_back {
+        state.owe(held, Owing::Return, settings.error_backoff, now);
+    }
+    drop(state);
+    shared.upkeep.notify_all();
+}
+
 /// Takes received messages in, or gives them back when the consumer is stopping (or
 /// `run` already returned: then this thread makes them visible again itself).
 fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     let settings = &shared.settings;
-    let visible_until = sent + settings.visibility_timeout;
     let mut state = shared.lock();
     state.receiving = 0;
+    state.accepting = false;
     state.receive_failures = 0;
     if messages.is_empty() {
+        if settings.wait_time.is_zero() {
+            // A short poll answers at once: pause, or an idle consumer polls in a loop.
+            state.paused_until = Some(Instant::now() + EMPTY_SHORT_POLL_PAUSE);
+        }
         return; // this thread receives again
     }
     state.summary.received += messages.len() as u64;
-    let mut held: Vec<Held> = messages
+    let held: Vec<Held> = messages
         .into_iter()
-        .map(|message| Held {
-            group: shared
+        .map(|message| {
+            let group = shared
                 .fifo
-                .then(|| message.attribute("MessageGroupId").unwrap_or("").to_owned()),
-            message: Arc::new(message),
-            received: sent,
-            visible_until,
-            next_extend: sent + settings.heartbeat_after,
-            extending: false,
-            overran: false,
-            lost: false,
-            running: false,
+                .then(|| message.attribute("MessageGroupId").unwrap_or("").to_owned());
+            Held::new(Arc::new(message), group, sent, settings)
         })
         .collect();
     if state.finished {
@@ -199,10 +269,8 @@ fn accept(shared: &Shared, messages: Vec<Message>, sent: Instant) {
     // This thread takes one message; an idle thread for each other one, and one more to
     // receive meanwhile.
     let wake = held.len().min(state.idle);
-    for message in held.drain(..) {
-        let key = state.next_key();
-        state.waiting.push_back(key);
-        state.held.insert(key, message);
+    for message in held {
+        state.take_in(message);
     }
     state.note_held();
     drop(state);
@@ -222,7 +290,9 @@ fn give_back_now(shared: &Shared, held: &[Held]) {
             visibility_timeout: Duration::ZERO,
         })
         .collect();
-    match shared.queue.change_visibility_batch(&entries) {
+    match shared.call("change_visibility_batch", |queue| {
+        queue.change_visibility_batch(&entries)
+    }) {
         Ok(outcome) if outcome.failed.is_empty() => log::info!(
             "sqs: a receive that ended after the consumer stopped returned {} messages; made \
              visible again",
@@ -264,16 +334,28 @@ fn handle(shared: &Shared, key: u64, message: &Arc<Message>) {
     };
     let now = Instant::now();
     let mut state = shared.lock();
-    if let Some(held) = state.finish(key) {
-        match &outcome {
-            Ok(()) => {
+    if let Some((held, redelivery)) = state.finish(key) {
+        match (&outcome, redelivery) {
+            // A redelivery held meanwhile has the newest receipt: it deletes the message,
+            // or goes back in its place.
+            (Ok(()), Some(newest)) => {
+                state.summary.handled += 1;
+                let due = now + shared.settings.delete_interval;
+                state.owe(&newest, Owing::Delete, Duration::ZERO, due);
+            }
+            (Ok(()), None) => {
                 state.summary.handled += 1;
                 if !held.lost {
                     let due = now + shared.settings.delete_interval;
                     state.owe(&held, Owing::Delete, Duration::ZERO, due);
                 }
             }
-            Err(_) => {
+            (Err(_), Some(newest)) => {
+                state.summary.failed += 1;
+                state.owe(&newest, Owing::Return, retry.unwrap_or_default(), now);
+                state.return_group(held.group.as_deref(), now);
+            }
+            (Err(_), None) => {
                 state.summary.failed += 1;
                 if let (Some(delay), false) = (retry, held.lost) {
                     state.owe(&held, Owing::Retry, delay, now);
@@ -337,9 +419,11 @@ fn refused(shared: &Shared, key: u64, message: &Message, err: &Error) {
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
     }
     state.summary.refused += 1;
-    if let Some(held) = state.finish(key) {
-        if !held.lost {
-            state.owe(&held, Owing::Return, timeout, now);
+    if let Some((held, redelivery)) = state.finish(key) {
+        match redelivery {
+            Some(newest) => state.owe(&newest, Owing::Return, timeout, now),
+            None if !held.lost => state.owe(&held, Owing::Return, timeout, now),
+            None => {}
         }
         state.return_group(held.group.as_deref(), now);
     }
@@ -381,10 +465,5 @@ pub(crate) fn is_access_denied(err: &Error) -> bool {
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a non-string payload");
-    format!("handler panicked: {text}")
+    format!("handler panicked: {}", super::shared::panic_text(panic))
 }
