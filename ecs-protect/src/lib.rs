@@ -111,6 +111,9 @@ mod protector;
 mod shared;
 mod shutdown;
 
+#[cfg(test)]
+mod proptests;
+
 #[cfg(feature = "mock")]
 pub mod mock;
 

@@ -55,7 +55,7 @@ mod message;
 mod queue;
 mod retry;
 mod shared;
-mod wire;
+pub(crate) mod wire;
 mod worker;
 
 pub use builder::ConsumerBuilder;

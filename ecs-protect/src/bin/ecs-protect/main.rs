@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod args;
+#[cfg(test)]
+mod args_proptests;
 mod run;
 mod stderr_log;
 
