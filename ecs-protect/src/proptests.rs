@@ -14,6 +14,7 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 
 mod answers;
+mod aws_env;
 mod config;
 mod credentials;
 mod no_proxy;

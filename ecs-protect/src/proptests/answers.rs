@@ -299,3 +299,32 @@ fn error_answers() {
         },
     );
 }
+
+#[test]
+fn dates_on_the_wire_never_panic_and_read_back() {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    check(
+        "HTTP and X-Amz-Date dates",
+        (whole_second(), any::<String>()),
+        |(at, noise)| {
+            let _ = (
+                time::parse_http_date(&noise),
+                crate::sigv4::parse_amz_date(&noise),
+            );
+            let (y, mo, d, h, mi, s) = crate::aws::civil::to_civil(at);
+            let http = format!(
+                "Mon, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+                MONTHS[mo as usize - 1]
+            );
+            ensure(time::parse_http_date(&http) == Some(at), || {
+                format!("{http} does not read back")
+            })?;
+            let amz = crate::sigv4::format_amz_date(at);
+            ensure(crate::sigv4::parse_amz_date(&amz) == Some(at), || {
+                format!("{amz} does not read back")
+            })
+        },
+    );
+}
