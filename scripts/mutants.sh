@@ -8,6 +8,7 @@
 #   scripts/mutants.sh                  # every file below
 #   scripts/mutants.sh FILE...          # only these (paths from the workspace root)
 #   MUTANTS_JOBS=2 scripts/mutants.sh   # parallel builds (each in its own copy of the tree)
+#   MUTANTS_ARGS="--shard 0/4" scripts/mutants.sh   # more cargo-mutants options
 #
 # Each mutant is built and tested with the workspace's tests (the integration tests in
 # tests/ check most of these files) with all features; the soaks run short. Writes
@@ -49,6 +50,8 @@ args=(--output "$out" --jobs "${MUTANTS_JOBS:-1}")
 for file in "${files[@]}"; do
   args+=(--file "$file")
 done
+# shellcheck disable=SC2206 # MUTANTS_ARGS is a list of options, split on spaces.
+args+=(${MUTANTS_ARGS:-})
 # Short soaks: a mutant that breaks an invariant breaks it within seconds.
 export ECS_PROTECT_SOAK_SECS="${ECS_PROTECT_SOAK_SECS:-2}"
 status=0
