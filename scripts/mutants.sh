@@ -46,7 +46,10 @@ fi
 cargo mutants --version
 
 out=target/mutants
-args=(--output "$out" --jobs "${MUTANTS_JOBS:-1}")
+args=(--output "$out")
+if [ -n "${MUTANTS_JOBS:-}" ]; then
+  args+=(--jobs "$MUTANTS_JOBS")
+fi
 for file in "${files[@]}"; do
   args+=(--file "$file")
 done
