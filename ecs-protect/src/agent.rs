@@ -178,7 +178,7 @@ impl AgentBackend {
         })
     }
 
-    fn decode(&self, response: &HttpResponse) -> Result<TaskProtection, Error> {
+    pub(crate) fn decode(&self, response: &HttpResponse) -> Result<TaskProtection, Error> {
         let bad = |message: String| Error::Decode {
             endpoint: self.url.to_string(),
             message,

@@ -1,6 +1,6 @@
 //! [`Config`]: every setting of a protector, its builder and `from_env`.
 
-mod duration;
+pub(crate) mod duration;
 
 use std::fmt;
 use std::ops::RangeInclusive;

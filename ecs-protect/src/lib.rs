@@ -113,6 +113,9 @@ mod protector;
 mod shared;
 mod shutdown;
 
+#[cfg(test)]
+mod proptests;
+
 #[cfg(feature = "mock")]
 pub mod mock;
 

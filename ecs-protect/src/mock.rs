@@ -17,8 +17,8 @@ mod recording;
 mod server;
 #[cfg(feature = "sqs")]
 mod sqs_api;
-mod state;
-mod verify;
+pub(crate) mod state;
+pub(crate) mod verify;
 mod wait;
 
 #[cfg(feature = "sqs")]

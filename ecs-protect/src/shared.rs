@@ -2,7 +2,7 @@
 //! they all see (`ECS_PROTECT_SHARED_DIR`).
 
 mod dir;
-mod record;
+pub(crate) mod record;
 mod settings;
 mod watcher;
 

@@ -60,7 +60,7 @@ mod message;
 mod queue;
 mod retry;
 mod shared;
-mod wire;
+pub(crate) mod wire;
 mod worker;
 
 pub use builder::ConsumerBuilder;

@@ -31,7 +31,11 @@ pub(crate) fn decode(operation: &str, endpoint: &str, response: &HttpResponse) -
         .header("x-amzn-errortype")
         .map(short_code)
         .filter(|c| !c.is_empty())
-        .or_else(|| string_at(inner, &["__type", "code", "Code"]).map(short_code))
+        .or_else(|| {
+            string_at(inner, &["__type", "code", "Code"])
+                .map(short_code)
+                .filter(|c| !c.is_empty())
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| "UnknownError".to_owned());
     let message = string_at(inner, &["message", "Message", "errorMessage"])
@@ -135,6 +139,19 @@ mod tests {
         assert_eq!(e.code, "ThrottlingException");
         assert_eq!(e.message.as_deref(), Some("Rate exceeded"));
         assert_eq!(e.request_id.as_deref(), Some("req-9"));
+    }
+
+    #[test]
+    fn a_body_code_that_shortens_to_nothing_is_unknown() {
+        // Found by proptests::answers::error_answers: `#` and `:x` shortened to "".
+        for body in [
+            r##"{"__type":"#"}"##,
+            r#"{"code":":http://x"}"#,
+            r##"{"Code":" # "}"##,
+        ] {
+            let api = decode("Op", "https://ecs", &response(400, &[], body));
+            assert_eq!(api.code, "UnknownError", "{body}");
+        }
     }
 
     #[test]

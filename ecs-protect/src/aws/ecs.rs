@@ -511,5 +511,30 @@ fn decode_protection(answer: &Value, target: &Target) -> Result<TaskProtection, 
     })
 }
 
+/// [`decode_protection`] of a raw answer for task `task_arn` from `endpoint`, JSON
+/// decoding included as in `call`: what the property tests feed with random bodies.
+#[cfg(test)]
+pub(crate) fn decode_answer(
+    body: &[u8],
+    task_arn: &str,
+    endpoint: &str,
+) -> Result<TaskProtection, Error> {
+    let url = super::url::Url::parse(endpoint).map_err(|m| Error::config("endpoint", m))?;
+    let target = Target {
+        task_arn: task_arn.to_owned(),
+        cluster: String::new(),
+        region: String::new(),
+        endpoint: Endpoint {
+            url,
+            origin: "test",
+        },
+    };
+    let answer: Value = serde_json::from_slice(body).map_err(|e| Error::Decode {
+        endpoint: target.endpoint.url.to_string(),
+        message: format!("malformed JSON: {e}"),
+    })?;
+    decode_protection(&answer, &target)
+}
+
 #[cfg(test)]
 mod tests;

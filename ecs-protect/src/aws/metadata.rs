@@ -95,7 +95,7 @@ impl MetadataClient {
 
 /// Decodes `{"TaskARN": "...", "Cluster": "...", "ServiceName": "..."}`; the error names the
 /// field.
-fn decode(body: &[u8]) -> Result<TaskMetadata, String> {
+pub(crate) fn decode(body: &[u8]) -> Result<TaskMetadata, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     if !value.is_object() {
         return Err("expected a JSON object".to_owned());

@@ -134,7 +134,7 @@ impl ProvideCredentials for ProcessProvider {
 
 /// Decodes `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 /// "Expiration"?}`; the error names the field, never a value.
-fn parse(stdout: &[u8]) -> Result<Credentials, String> {
+pub(crate) fn parse(stdout: &[u8]) -> Result<Credentials, String> {
     let value: Value = serde_json::from_slice(stdout)
         .map_err(|e| format!("expected a JSON object, got malformed JSON ({e})"))?;
     if !value.is_object() {

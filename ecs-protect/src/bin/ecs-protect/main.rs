@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 mod args;
+#[cfg(test)]
+mod args_proptests;
 mod check;
 mod run;
 mod stderr_log;
