@@ -563,6 +563,13 @@ impl Core {
                 (now >= since + self.timing.max_hold, Some(expires))
             }
         };
+        // Should this process die after ECS removed protection but before the record says
+        // so, a process that starts work must not join an "on" that is off: the record says
+        // "maybe on" during the call (an idle process disables it again at once).
+        state.write(Record::MaybeOn {
+            expires,
+            retry_at: now,
+        })?;
         match self.call(Protection::Off) {
             Ok(confirmed) => {
                 if !eager {

@@ -18,6 +18,8 @@ pub(super) enum Op {
     Cut(u64),
     /// A call to ECS: `true` enables.
     Ecs(bool),
+    /// The process works (its handler runs), holding protection if it was given.
+    Work,
     /// The process has run its script and waits for the survivors' watcher rounds.
     Rest,
 }
@@ -114,6 +116,7 @@ impl World {
     /// Runs `op` for `pid`; `Err` names a violated check.
     pub(super) fn apply(&mut self, pid: usize, op: &Op, outcome: Outcome) -> Result<Ans, String> {
         Ok(match op {
+            Op::Work => Ans::Done,
             Op::HoldNeed => {
                 self.need[pid] = true;
                 Ans::Done
