@@ -83,7 +83,10 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 ///   across processes) and renewals do not multiply with the number of processes.
 /// - "Maybe on" is written before an enable from off (so that a process killed during the
 ///   call leaves a trace), kept when the call's answer was lost, and written after a failed
-///   disable; an idle process disables it from `retry_after` on. A refusal from ECS puts
+///   disable; an idle process disables it from `retry_after` on. It is also written during
+///   a disable, so that a process killed after ECS removed protection, but before the
+///   record says "off", leaves a record that no process joins without a call (an idle
+///   process disables it again at once). A refusal from ECS puts
 ///   the record back as it was.
 /// - The record is never torn by a crash: the state file is created holding "off" (written
 ///   under another name and linked into place), and each update writes the new line over
@@ -109,6 +112,10 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 /// A process killed mid-work leaves protection on with nobody holding the lock: a small
 /// thread in every process checks every `linger / 2` (between 50 ms and 1 s) and, when its
 /// process is idle and the exclusive lock is free, disables it.
+///
+/// The protocol is model-checked: two or three processes running this code against an
+/// in-memory directory and ECS, through every interleaving of their steps, a crash before
+/// any step, and every way ECS may answer (see `shared/model.rs`).
 ///
 /// The directory must be on a filesystem whose `flock` locks work across processes: a
 /// local disk or a bind-mount task volume, not NFS or EFS. [`SharedBackend::new`] checks

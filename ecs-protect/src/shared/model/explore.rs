@@ -272,13 +272,7 @@ impl Model {
                             return Err(fail(&run, what));
                         }
                     };
-                    let shown = match (&op, &ans) {
-                        (Op::Ecs(_), Ans::Ecs(o)) => format!("{o:?}"),
-                        (_, Ans::Bytes(b)) => format!("{:?}", String::from_utf8_lossy(b)),
-                        (Op::Write(b), _) => format!("wrote {:?}", String::from_utf8_lossy(b)),
-                        (_, a) => format!("{a:?}"),
-                    };
-                    run.trace.push(format!("P{pid}: {} -> {shown}", said(&op)));
+                    run.trace.push(said_and_answered(pid, &op, &ans));
                     mix(&mut run.seen[pid], (&op, &ans));
                     run.slots[pid] = Slot::Answered(ans);
                 }
@@ -334,7 +328,7 @@ impl Model {
                     }
                     match run.world.apply(pid, &op, Outcome::Ok) {
                         Ok(ans) => {
-                            run.trace.push(format!("P{pid}: {op:?} -> {ans:?}"));
+                            run.trace.push(said_and_answered(pid, &op, &ans));
                             run.slots[pid] = Slot::Answered(ans);
                         }
                         Err(what) => return Err(fail(&run, what)),
@@ -366,6 +360,17 @@ fn said(op: &Op) -> String {
         Op::Ecs(false) => "ECS disable".to_owned(),
         other => format!("{other:?}"),
     }
+}
+
+/// A step and its answer, readable.
+fn said_and_answered(pid: usize, op: &Op, ans: &Ans) -> String {
+    let answer = match (op, ans) {
+        (Op::Ecs(_), Ans::Ecs(o)) => format!("{o:?}"),
+        (_, Ans::Bytes(b)) => format!("{:?}", String::from_utf8_lossy(b)),
+        (Op::Write(b), _) => format!("wrote {:?}", String::from_utf8_lossy(b)),
+        (_, a) => format!("{a:?}"),
+    };
+    format!("P{pid}: {} -> {answer}", said(op))
 }
 
 /// The violated check, with the steps that led to it.
