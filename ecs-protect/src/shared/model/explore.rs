@@ -292,7 +292,7 @@ impl Model {
         if live.iter().any(|&p| !resting(&run.slots[p])) {
             return Err(fail(&run, "deadlock: processes wait for each other".into()));
         }
-        if !run.world.disturbed && run.world.ecs_on {
+        if !run.world.disturbed && run.world.on() {
             return Err(fail(
                 &run,
                 "every process is done, none crashed, ECS never failed, yet protection is on \
@@ -338,7 +338,7 @@ impl Model {
                 }
             }
         }
-        if !live.is_empty() && run.world.ecs_on {
+        if !live.is_empty() && run.world.on() {
             return Err(fail(
                 &run,
                 format!(

@@ -20,6 +20,8 @@ pub(super) enum Op {
     Ecs(bool),
     /// The process works (its handler runs), holding protection if it was given.
     Work,
+    /// Time passes (milliseconds) while the process works.
+    Elapse(u64),
     /// The process has run its script and waits for the survivors' watcher rounds.
     Rest,
 }
@@ -62,8 +64,10 @@ pub(super) struct World {
     pub(super) record: Vec<u8>,
     /// Milliseconds since the model's start.
     pub(super) clock_ms: u64,
-    /// ECS protection.
+    /// ECS protection, as last set; see [`World::on`].
     pub(super) ecs_on: bool,
+    /// When ECS clears it by itself (model milliseconds).
+    pub(super) ecs_until_ms: u64,
     /// The process holds work and was told protection is on.
     pub(super) believes_on: Vec<bool>,
     pub(super) dead: Vec<bool>,
@@ -82,6 +86,7 @@ impl World {
             record,
             clock_ms: 0,
             ecs_on: false,
+            ecs_until_ms: 0,
             believes_on: vec![false; processes],
             dead: vec![false; processes],
             crashes_left: crashes,
@@ -117,6 +122,10 @@ impl World {
     pub(super) fn apply(&mut self, pid: usize, op: &Op, outcome: Outcome) -> Result<Ans, String> {
         Ok(match op {
             Op::Work => Ans::Done,
+            Op::Elapse(ms) => {
+                self.clock_ms += ms;
+                Ans::Done
+            }
             Op::HoldNeed => {
                 self.need[pid] = true;
                 Ans::Done
@@ -181,6 +190,7 @@ impl World {
                 }
                 if matches!(outcome, Outcome::Ok | Outcome::LostAfter) {
                     self.ecs_on = *on;
+                    self.ecs_until_ms = self.clock_ms + super::MINUTES * 60_000;
                 }
                 Ans::Ecs(outcome)
             }
@@ -203,10 +213,15 @@ impl World {
         self.disturbed = true;
     }
 
+    /// Whether the task is protected now (ECS clears protection at its expiry).
+    pub(super) fn on(&self) -> bool {
+        self.ecs_on && self.clock_ms < self.ecs_until_ms
+    }
+
     /// The check made in every state.
     pub(super) fn check(&self) -> Result<(), String> {
         for (pid, &believes) in self.believes_on.iter().enumerate() {
-            if believes && !self.ecs_on {
+            if believes && !self.on() {
                 return Err(format!(
                     "P{pid} holds work and was told protection is on, but it is off"
                 ));
@@ -225,8 +240,9 @@ impl fmt::Display for World {
             .collect();
         write!(
             f,
-            "ECS {}, record {:?}, need [{}], exclusive {}, state lock {}",
-            if self.ecs_on { "on" } else { "off" },
+            "clock +{} ms, ECS {}, record {:?}, need [{}], exclusive {}, state lock {}",
+            self.clock_ms,
+            if self.on() { "on" } else { "off" },
             String::from_utf8_lossy(&self.record),
             needing.join(" "),
             who(self.sole),
