@@ -2,6 +2,9 @@
 //! they all see (`ECS_PROTECT_SHARED_DIR`).
 
 mod dir;
+mod files;
+#[cfg(test)]
+mod model;
 pub(crate) mod record;
 mod settings;
 mod watcher;
@@ -11,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dir::Dir;
 pub(crate) use dir::VAR;
-use dir::{Dir, Sole};
+use files::{Files, Locked, Sole};
 use record::Record;
 
 use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
@@ -79,7 +83,10 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 ///   across processes) and renewals do not multiply with the number of processes.
 /// - "Maybe on" is written before an enable from off (so that a process killed during the
 ///   call leaves a trace), kept when the call's answer was lost, and written after a failed
-///   disable; an idle process disables it from `retry_after` on. A refusal from ECS puts
+///   disable; an idle process disables it from `retry_after` on. It is also written during
+///   a disable, so that a process killed after ECS removed protection, but before the
+///   record says "off", leaves a record that no process joins without a call (an idle
+///   process disables it again at once). A refusal from ECS puts
 ///   the record back as it was.
 /// - The record is never torn by a crash: the state file is created holding "off" (written
 ///   under another name and linked into place), and each update writes the new line over
@@ -106,6 +113,10 @@ use crate::{Backend, Config, Env, Error, Protection, ProtectionState};
 /// thread in every process checks every `linger / 2` (between 50 ms and 1 s) and, when its
 /// process is idle and the exclusive lock is free, disables it.
 ///
+/// The protocol is model-checked: two or three processes running this code against an
+/// in-memory directory and ECS, through every interleaving of their steps, a crash before
+/// any step, and every way ECS may answer (see `shared/model.rs`).
+///
 /// The directory must be on a filesystem whose `flock` locks work across processes: a
 /// local disk or a bind-mount task volume, not NFS or EFS. [`SharedBackend::new`] checks
 /// this and fails otherwise; protection is never silently left uncoordinated.
@@ -116,7 +127,8 @@ pub struct SharedBackend {
 
 #[derive(Debug)]
 struct Core {
-    dir: Dir,
+    /// The shared directory (an in-memory one in the model checker).
+    dir: Box<dyn Files>,
     inner: Box<dyn Backend>,
     timing: Timing,
     local: Mutex<Local>,
@@ -230,15 +242,7 @@ impl SharedBackend {
         inner: Box<dyn Backend>,
     ) -> Result<SharedBackend, Error> {
         let dir = Dir::open(path, origin, &settings::Settings::of(config))?;
-        let core = Arc::new(Core {
-            dir,
-            inner,
-            timing: Timing::new(config),
-            local: Mutex::new(Local::default()),
-            since_ms: AtomicU64::new(0),
-            ends: Mutex::new(Ends::default()),
-            ended: Condvar::new(),
-        });
+        let core = Arc::new(Core::new(Box::new(dir), inner, config));
         if !core.inner.is_local() {
             watcher::start(Arc::clone(&core));
         }
@@ -270,13 +274,7 @@ impl Backend for SharedBackend {
     /// Enables (or joins, or renews) protection for this process, or declares that this
     /// process no longer needs it and disables it if no other process does.
     fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
-        let mut local = lock(&self.core.local);
-        match change {
-            Protection::On { expires_in_minutes } => {
-                self.core.enable(&mut local, expires_in_minutes)
-            }
-            Protection::Off => self.core.release(&mut local),
-        }
+        self.core.set_protection(change)
     }
 
     fn name(&self) -> &str {
@@ -317,6 +315,38 @@ enum Enabled {
 }
 
 impl Core {
+    fn new(dir: Box<dyn Files>, inner: Box<dyn Backend>, config: &Config) -> Core {
+        Core {
+            dir,
+            inner,
+            timing: Timing::new(config),
+            local: Mutex::new(Local::default()),
+            since_ms: AtomicU64::new(0),
+            ends: Mutex::new(Ends::default()),
+            ended: Condvar::new(),
+        }
+    }
+
+    /// What [`SharedBackend::set_protection`] does (the model checker calls it too).
+    fn set_protection(&self, change: Protection) -> Result<ProtectionState, Error> {
+        let mut local = lock(&self.local);
+        match change {
+            Protection::On { expires_in_minutes } => self.enable(&mut local, expires_in_minutes),
+            Protection::Off => self.release(&mut local),
+        }
+    }
+
+    /// Runs `work` with the state file locked.
+    fn locked<T>(&self, work: impl FnOnce(&Locked<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        files::locked(&*self.dir, work)
+    }
+
+    /// The record as it stands.
+    #[cfg(test)]
+    fn read_record(&self) -> Result<Record, Error> {
+        self.locked(|state| state.read())
+    }
+
     /// Calls the wrapped backend. A panic in it becomes an error here, while this process
     /// holds the directory's locks, so that they are always let go.
     fn call(&self, change: Protection) -> Result<ProtectionState, Error> {
@@ -340,9 +370,7 @@ impl Core {
             if !renewing {
                 self.dir.hold_need()?;
             }
-            let step = self
-                .dir
-                .locked(|state| self.enable_locked(state, renewing, minutes, requested));
+            let step = self.locked(|state| self.enable_locked(state, renewing, minutes, requested));
             let step = match step {
                 Ok(step) => step,
                 Err(err) => {
@@ -361,7 +389,7 @@ impl Core {
                     // The stretch may be held by nobody (its processes died): end it.
                     self.disable_if_sole(true)?;
                     let left = until
-                        .duration_since(SystemTime::now())
+                        .duration_since(self.dir.now())
                         .unwrap_or(Duration::ZERO);
                     if !std::mem::replace(&mut said, true) {
                         log::info!(
@@ -413,13 +441,13 @@ impl Core {
     /// (so that processes starting together make one call).
     fn enable_locked(
         &self,
-        state: &dir::Locked<'_>,
+        state: &Locked<'_>,
         renewing: bool,
         minutes: u32,
         requested: Duration,
     ) -> Result<Enabled, Error> {
         let record = state.read()?;
-        let now = SystemTime::now();
+        let now = self.dir.now();
         if !renewing && let Some(until) = self.timing.wait_before_enabling(record, now) {
             return Ok(Enabled::Wait(until));
         }
@@ -441,7 +469,7 @@ impl Core {
                 state,
             });
         }
-        let started = SystemTime::now();
+        let started = self.dir.now();
         if !matches!(record, Record::On { .. }) {
             // Should this process die during the call, protection may come on with nobody
             // holding it: the record says so, and an idle process disables it later.
@@ -516,7 +544,7 @@ impl Core {
         if self.dir.try_sole()? == Sole::Taken {
             return Ok(None);
         }
-        let outcome = self.dir.locked(|state| self.disable_locked(state, eager));
+        let outcome = self.locked(|state| self.disable_locked(state, eager));
         self.dir.release_sole();
         outcome.map(Some)
     }
@@ -524,11 +552,11 @@ impl Core {
     /// Under the exclusive lock and the state lock: disables unless the record says off.
     fn disable_locked(
         &self,
-        state: &dir::Locked<'_>,
+        state: &Locked<'_>,
         eager: bool,
     ) -> Result<Result<ProtectionState, Error>, Error> {
         let record = state.read()?;
-        let now = SystemTime::now();
+        let now = self.dir.now();
         let (window_due, expires) = match record {
             Record::Off { .. } => return Ok(Ok(off())),
             Record::MaybeOn { expires, .. } if expires.is_some_and(|e| e <= now) => {
@@ -542,6 +570,13 @@ impl Core {
                 (now >= since + self.timing.max_hold, Some(expires))
             }
         };
+        // Should this process die after ECS removed protection but before the record says
+        // so, a process that starts work must not join an "on" that is off: the record says
+        // "maybe on" during the call (an idle process disables it again at once).
+        state.write(Record::MaybeOn {
+            expires,
+            retry_at: now,
+        })?;
         match self.call(Protection::Off) {
             Ok(confirmed) => {
                 if !eager {
@@ -550,7 +585,7 @@ impl Core {
                          (one that held it has ended)"
                     );
                 }
-                let ended = SystemTime::now();
+                let ended = self.dir.now();
                 let window_until = window_due.then(|| ended + self.timing.window);
                 state.write(Record::Off { window_until })?;
                 Ok(Ok(confirmed))
@@ -558,7 +593,7 @@ impl Core {
             Err(err) => {
                 state.write(Record::MaybeOn {
                     expires,
-                    retry_at: SystemTime::now() + self.timing.retry_after,
+                    retry_at: self.dir.now() + self.timing.retry_after,
                 })?;
                 Ok(Err(err))
             }

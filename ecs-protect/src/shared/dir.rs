@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::files::{self, Files, Locked, Sole};
 use super::record::Record;
 use super::settings::{self, SETTINGS_FILE, Settings};
 use crate::Error;
@@ -30,15 +31,6 @@ pub(crate) struct Dir {
     state: File,
     /// Shared-locked while this process is here: see [`settings::join`].
     members: File,
-}
-
-/// Whether the exclusive lock was had.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Sole {
-    /// Nobody else needs protection: this process may disable, until `release_sole`.
-    Had,
-    /// Another process needs protection (or is disabling it).
-    Taken,
 }
 
 impl Dir {
@@ -129,65 +121,16 @@ impl Dir {
         outcome
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn io_error(&self, what: &str, err: std::io::Error) -> Error {
         Error::config(VAR, format!("{}: {what}: {err}", self.path.display()))
     }
 
-    /// Declares that this process needs protection; waits while another disables it.
-    pub(crate) fn hold_need(&self) -> Result<(), Error> {
-        self.need
-            .lock_shared()
-            .map_err(|err| self.io_error("cannot take the shared lock", err))
-    }
-
-    /// Declares that this process no longer needs protection.
-    pub(crate) fn release_need(&self) {
-        if let Err(err) = self.need.unlock() {
-            log::error!("{}", self.io_error("cannot release the shared lock", err));
-        }
-    }
-
-    /// Tries, without waiting, to be the only process concerned with protection.
-    pub(crate) fn try_sole(&self) -> Result<Sole, Error> {
-        match self.sole.try_lock() {
-            Ok(()) => Ok(Sole::Had),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(Sole::Taken),
-            Err(std::fs::TryLockError::Error(err)) => {
-                Err(self.io_error("cannot try the exclusive lock", err))
-            }
-        }
-    }
-
-    pub(crate) fn release_sole(&self) {
-        if let Err(err) = self.sole.unlock() {
-            log::error!(
-                "{}",
-                self.io_error("cannot release the exclusive lock", err)
-            );
-        }
-    }
-
-    /// Runs `work` with the state file locked: nobody else reads or writes the record
-    /// meanwhile. The lock is released when `work` returns.
+    /// Runs `work` with the state file locked.
     pub(crate) fn locked<T>(
         &self,
         work: impl FnOnce(&Locked<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.state
-            .lock()
-            .map_err(|err| self.io_error("cannot lock the state file", err))?;
-        let locked = Locked { dir: self };
-        work(&locked)
-    }
-
-    /// The record as it stands.
-    #[cfg(test)]
-    pub(crate) fn read(&self) -> Result<Record, Error> {
-        self.locked(|state| state.read())
+        files::locked(self, work)
     }
 }
 
@@ -220,39 +163,72 @@ fn create_state(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The state file while this process holds its lock; dropping it unlocks, whatever
-/// happened meanwhile.
-pub(crate) struct Locked<'a> {
-    dir: &'a Dir,
-}
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        // Unlocking can only fail on an invalid descriptor.
-        let _ = self.dir.state.unlock();
+impl Files for Dir {
+    fn path(&self) -> &Path {
+        &self.path
     }
-}
 
-impl Locked<'_> {
-    /// Reads the record.
-    pub(crate) fn read(&self) -> Result<Record, Error> {
-        let mut file = &self.dir.state;
+    fn hold_need(&self) -> Result<(), Error> {
+        self.need
+            .lock_shared()
+            .map_err(|err| self.io_error("cannot take the shared lock", err))
+    }
+
+    fn release_need(&self) {
+        if let Err(err) = self.need.unlock() {
+            log::error!("{}", self.io_error("cannot release the shared lock", err));
+        }
+    }
+
+    fn try_sole(&self) -> Result<Sole, Error> {
+        match self.sole.try_lock() {
+            Ok(()) => Ok(Sole::Had),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Sole::Taken),
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(self.io_error("cannot try the exclusive lock", err))
+            }
+        }
+    }
+
+    fn release_sole(&self) {
+        if let Err(err) = self.sole.unlock() {
+            log::error!(
+                "{}",
+                self.io_error("cannot release the exclusive lock", err)
+            );
+        }
+    }
+
+    fn lock_state(&self) -> Result<(), Error> {
+        self.state
+            .lock()
+            .map_err(|err| self.io_error("cannot lock the state file", err))
+    }
+
+    fn unlock_state(&self) {
+        // Unlocking can only fail on an invalid descriptor.
+        let _ = self.state.unlock();
+    }
+
+    fn read_state(&self) -> Result<Vec<u8>, Error> {
+        let mut file = &self.state;
         let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.read_to_end(&mut bytes))
-            .map_err(|err| self.dir.io_error("cannot read the state file", err))?;
-        Ok(Record::parse(&String::from_utf8_lossy(&bytes)))
+            .map_err(|err| self.io_error("cannot read the state file", err))?;
+        Ok(bytes)
     }
 
-    /// Replaces the record: writes the new line over the old one, then cuts the file to
-    /// its length. A process killed in between leaves the new line followed by the old
-    /// one's tail, which reads as "maybe on" (never as "off"); the file is never empty.
-    pub(crate) fn write(&self, record: Record) -> Result<(), Error> {
-        let mut file = &self.dir.state;
-        let line = record.format();
+    fn write_state(&self, bytes: &[u8]) -> Result<(), Error> {
+        let mut file = &self.state;
         file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.write_all(line.as_bytes()))
-            .and_then(|()| file.set_len(line.len() as u64))
-            .map_err(|err| self.dir.io_error("cannot write the state file", err))
+            .and_then(|_| file.write_all(bytes))
+            .map_err(|err| self.io_error("cannot write the state file", err))
+    }
+
+    fn cut_state(&self, len: u64) -> Result<(), Error> {
+        self.state
+            .set_len(len)
+            .map_err(|err| self.io_error("cannot write the state file", err))
     }
 }

@@ -98,7 +98,7 @@ fn protection_stays_on_until_the_last_process_lets_go_with_one_call_each_way() {
     assert!(!a.set_protection(Protection::Off).unwrap().enabled);
     assert_eq!(ecs.counts(), (1, 1, false));
     assert_eq!(
-        a.core.dir.read().unwrap(),
+        a.core.read_record().unwrap(),
         Record::Off { window_until: None }
     );
 }
@@ -254,7 +254,7 @@ fn a_refused_enable_leaves_the_record_as_it_was_and_a_lost_answer_leaves_it_mayb
     });
     assert!(a.set_protection(ON).is_err());
     assert_eq!(
-        a.core.dir.read().unwrap(),
+        a.core.read_record().unwrap(),
         Record::Off { window_until: None }
     );
     assert!(
@@ -269,7 +269,10 @@ fn a_refused_enable_leaves_the_record_as_it_was_and_a_lost_answer_leaves_it_mayb
         source: "read timed out".into(),
     });
     assert!(a.set_protection(ON).is_err());
-    assert!(matches!(a.core.dir.read().unwrap(), Record::MaybeOn { .. }));
+    assert!(matches!(
+        a.core.read_record().unwrap(),
+        Record::MaybeOn { .. }
+    ));
     let deadline = Instant::now() + Duration::from_secs(10);
     while ecs.counts().1 == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -280,7 +283,7 @@ fn a_refused_enable_leaves_the_record_as_it_was_and_a_lost_answer_leaves_it_mayb
         "the idle check disabled the maybe-on protection"
     );
     assert_eq!(
-        a.core.dir.read().unwrap(),
+        a.core.read_record().unwrap(),
         Record::Off { window_until: None }
     );
 }
@@ -302,7 +305,7 @@ fn a_failed_disable_is_recorded_maybe_on_and_retried() {
     });
     assert!(a.set_protection(Protection::Off).is_err());
     assert!(matches!(
-        a.core.dir.read().unwrap(),
+        a.core.read_record().unwrap(),
         Record::MaybeOn {
             expires: Some(_),
             ..
@@ -317,7 +320,7 @@ fn a_failed_disable_is_recorded_maybe_on_and_retried() {
         "enable, failed disable, disable"
     );
     assert_eq!(
-        a.core.dir.read().unwrap(),
+        a.core.read_record().unwrap(),
         Record::Off { window_until: None }
     );
 }

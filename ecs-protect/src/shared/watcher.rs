@@ -1,10 +1,8 @@
 //! The idle-survivor check: a process killed mid-work leaves protection on with nobody
 //! needing it; any idle process that finds the exclusive lock free disables it.
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use super::{Core, lock};
+use std::sync::Arc;
 
 /// Starts the check on its own thread; it ends when the [`SharedBackend`](super::SharedBackend)
 /// is dropped.
@@ -33,22 +31,29 @@ fn run(core: &Core) {
                 return;
             }
         }
-        // A call in progress in this process takes care of itself.
-        let Ok(mut local) = core.local.try_lock() else {
-            continue;
-        };
-        if local.holding {
-            if local.expires.is_some_and(|e| SystemTime::now() >= e) {
-                // The protector let protection lapse (its renewals failed) and will not
-                // release it: stop holding it up for the other processes.
-                core.dir.release_need();
-                local.holding = false;
-                local.expires = None;
-            }
-            continue;
+        tick(core);
+    }
+}
+
+/// One check: releases this process's need when its protector let protection lapse, or,
+/// when this process is idle, disables protection that no process needs.
+pub(super) fn tick(core: &Core) {
+    // A call in progress in this process takes care of itself.
+    let Ok(mut local) = core.local.try_lock() else {
+        return;
+    };
+    if local.holding {
+        if local.expires.is_some_and(|e| core.dir.now() >= e) {
+            // The protector let protection lapse (its renewals failed) and will not
+            // release it: stop holding it up for the other processes.
+            core.dir.release_need();
+            local.holding = false;
+            local.expires = None;
         }
-        if let Err(err) = core.disable_if_sole(false).and_then(Option::transpose) {
-            log::warn!("could not remove task protection that no process of the task needs: {err}");
-        }
+        return;
+    }
+    // `local` stays locked: this process does not start a call meanwhile.
+    if let Err(err) = core.disable_if_sole(false).and_then(Option::transpose) {
+        log::warn!("could not remove task protection that no process of the task needs: {err}");
     }
 }
