@@ -478,3 +478,52 @@ fn linger_close_against_new_acquire() {
         drop(protector);
     });
 }
+
+/// **Admission against the breathing window's mark, and its generations** (linger zero,
+/// `max_hold` 10 ms, a one-hour grace, a 1 ms window): unit A holds protection until the
+/// hold is reached; unit B acquires while the worker marks the word (clears `OPEN`, sets
+/// `MARKED` at a generation). B is admitted before the mark (an old unit the window waits
+/// for) or waits for the window and enables again, or is let in by an overrun; it never
+/// runs while ECS has protection off, the window opens only with nothing in flight, the
+/// old units' releases wake the worker, and protection is released at once after the last
+/// unit leaves.
+#[test]
+fn admission_against_the_window_mark() {
+    explore("window_mark", 2, || {
+        let ecs = Ecs::new(0);
+        let config = Config::builder()
+            .linger(Duration::ZERO)
+            .expires_in_minutes(2880)
+            .max_hold(Duration::from_millis(10))
+            .hold_grace(Duration::from_secs(3600))
+            .window(Duration::from_millis(1))
+            .hard_cap(Duration::from_secs(168 * 3600))
+            .policy(FailurePolicy::Require)
+            .build()
+            .unwrap();
+        let protector = Protector::with_config(config, Double(Arc::clone(&ecs)));
+        let (p, e) = (protector.clone(), Arc::clone(&ecs));
+        let a = thread::spawn(move || {
+            let guard = p.acquire().unwrap();
+            assert!(e.is_on());
+            // Holds protection until the hold is reached (the worker marks the word).
+            while !matches!(
+                p.stats().state,
+                super::State::Draining | super::State::Overrun
+            ) {
+                thread::yield_now();
+            }
+            assert!(e.is_on(), "protection went off under an old unit");
+            drop(guard);
+            sync::now()
+        });
+        let (p, e) = (protector.clone(), Arc::clone(&ecs));
+        let b = thread::spawn(move || unit(&p, &e, FailurePolicy::Require, 2));
+        let left_a = a.join().unwrap();
+        let left_b = b.join().unwrap();
+        assert!(left_b.is_some(), "B was refused");
+        released_in_time(&protector, &ecs, last([Some(left_a), left_b]).unwrap());
+        assert_eq!(protector.in_flight(), 0);
+        drop(protector);
+    });
+}
