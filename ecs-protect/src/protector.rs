@@ -5,13 +5,13 @@ mod emf;
 mod notes;
 mod state;
 mod stats;
+mod sync;
 mod transitions;
 mod worker;
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use emf::Emf;
 #[cfg(test)]
@@ -20,6 +20,7 @@ use state::{
     ACQUIRE, Action, Inner, MARKED, OPEN, Phase, RELEASE, Slow, WATCH, count, duplicate, ticket,
 };
 pub use stats::{State, Stats};
+use sync::{MutexGuard, Ordering, now};
 use transitions::Release;
 
 use crate::config::Readable;
@@ -249,9 +250,7 @@ impl Protector {
             );
         } else if inner.broken.is_none() {
             let for_worker = Arc::clone(&inner);
-            let spawned = std::thread::Builder::new()
-                .name("ecs-protect".into())
-                .spawn(move || worker::run(for_worker));
+            let spawned = sync::spawn("ecs-protect", move || worker::run(for_worker));
             if let Err(err) = spawned {
                 log::error!(
                     "could not start the ecs-protect background thread: {err}; protection will \
@@ -410,7 +409,7 @@ impl Protector {
                 }
                 Phase::Off | Phase::MaybeOn { .. } | Phase::On | Phase::Overrun => {}
             }
-            if let Some(backoff) = s.backoff.as_ref().filter(|b| Instant::now() < b.until) {
+            if let Some(backoff) = s.backoff.as_ref().filter(|b| now() < b.until) {
                 let err = duplicate(&backoff.error);
                 return self.refuse(s, policy, err);
             }
@@ -423,7 +422,7 @@ impl Protector {
     /// Applies `policy` to an acquire that cannot have protection.
     fn refuse(
         &self,
-        mut s: std::sync::MutexGuard<'_, Slow>,
+        mut s: MutexGuard<'_, Slow>,
         policy: FailurePolicy,
         err: Error,
     ) -> Result<Guard, Error> {
@@ -440,7 +439,7 @@ impl Protector {
                 s.counters.unprotected += 1;
                 // One warning, then at most one every ten seconds with a count, so that a
                 // busy worker under a long outage does not flood its log.
-                let now = Instant::now();
+                let now = now();
                 if s.warned_at
                     .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY)
                 {
@@ -477,7 +476,7 @@ impl Protector {
     pub fn stats(&self) -> Stats {
         let inner = self.inner();
         let s = inner.lock();
-        let now = Instant::now();
+        let now = now();
         let c = s.counters;
         let state = if inner.broken.is_some() {
             State::Misconfigured
@@ -533,7 +532,7 @@ impl Protector {
     /// ```
     pub fn retry_in(&self) -> Option<Duration> {
         let s = self.inner().lock();
-        let now = Instant::now();
+        let now = now();
         s.backoff
             .as_ref()
             .map(|b| b.until.saturating_duration_since(now))
@@ -582,20 +581,23 @@ impl Protector {
     pub fn drain(&self, timeout: Duration) -> Drained {
         let inner = self.inner();
         inner.request_shutdown();
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = now().checked_add(timeout);
         let mut s = inner.lock();
         s.draining += 1;
         inner.update_watch(&s);
-        while inner.in_flight() > 0 {
-            let now = Instant::now();
+        // The answer is the count the wait ended on: a unit admitted after it reached zero
+        // came after the shutdown and is not one this drain waited for.
+        let mut in_flight = inner.in_flight();
+        while in_flight > 0 {
+            let now = now();
             if deadline.is_some_and(|d| now >= d) {
                 break;
             }
             s = inner.wait(s, deadline);
+            in_flight = inner.in_flight();
         }
         s.draining -= 1;
         inner.update_watch(&s);
-        let in_flight = inner.in_flight();
         if !inner.local {
             while s.call.is_some() {
                 s = inner.wait(s, None);
@@ -774,3 +776,6 @@ impl fmt::Display for Drained {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, ecs_protect_loom))]
+mod models;

@@ -5,13 +5,14 @@
 //! drives the phases over time is `worker.rs`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::emf::{Emf, Event};
 use super::notes::{Note, Outbox};
 use super::stats::Counters;
+use super::sync::{
+    self, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
+};
 use crate::{Backend, Config, Error, Protection};
 
 // The word: bit 0 `OPEN`, bit 1 `WATCH`, bit 2 `MARKED`, bits 3..32 the units in flight,
@@ -270,7 +271,7 @@ impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slow> {
         // Only this module's own bookkeeping runs under the lock (never a backend call, a
         // log line or user code), so a poisoned lock still holds consistent state.
-        self.slow.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.slow)
     }
 
     /// Releases the lock, then writes the lines noted under it.
@@ -298,13 +299,7 @@ impl Inner {
         }
         // Bounded even without a deadline: a safety net against a missed notification.
         let longest = Duration::from_secs(1);
-        let timeout = until.map_or(longest, |t| {
-            t.saturating_duration_since(Instant::now()).min(longest)
-        });
-        self.changed
-            .wait_timeout(s, timeout)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
+        sync::wait(&self.changed, s, until, longest)
     }
 
     pub(crate) fn notify(&self) {
@@ -410,6 +405,10 @@ impl Inner {
         Instant,
     ) {
         debug_assert!(s.call.is_none(), "two calls in the air");
+        debug_assert!(
+            !(s.shutdown && action == Action::Enable),
+            "an enable decided after shutdown"
+        );
         s.call = Some(action);
         let change = match action {
             Action::Enable | Action::Renew => Protection::On {
@@ -423,7 +422,7 @@ impl Inner {
             Action::Disable => s.counters.disables += 1,
         }
         self.unlock(s);
-        let started = Instant::now();
+        let started = sync::now();
         let result = catch_unwind(AssertUnwindSafe(|| self.backend.set_protection(change)))
             .unwrap_or_else(|_| {
                 Err(Error::Transport {

@@ -5,7 +5,6 @@
 //! failed, unseen expired, stale, shutdown.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime};
 
 use log::Level::{Error as LogError, Info, Warn};
@@ -13,6 +12,7 @@ use log::Level::{Error as LogError, Info, Warn};
 use super::backoff::{self, outcome_unseen};
 use super::emf::Event;
 use super::state::{Action, Backoff, Inner, Phase, Slow, duplicate};
+use super::sync::{MutexGuard, now};
 use crate::config::Readable;
 use crate::{Error, ProtectionState};
 
@@ -129,7 +129,7 @@ impl Inner {
             .protected_since()
             .and_then(|at| {
                 let ago = SystemTime::now().duration_since(at).ok()?;
-                Instant::now().checked_sub(ago)
+                now().checked_sub(ago)
             })
             .map_or(started, |at| at.min(started))
     }
@@ -179,7 +179,7 @@ impl Inner {
         started: Instant,
         state: ProtectionState,
     ) -> (Duration, Duration) {
-        let now = Instant::now();
+        let now = now();
         // The sooner of what the backend said and what was asked, counted from the call's
         // start: a clock ahead of ECS's must not make us renew too late.
         let by_request = started + self.requested();
@@ -209,7 +209,7 @@ impl Inner {
         err: Error,
         started: Instant,
     ) {
-        let now = Instant::now();
+        let now = now();
         let latency = now - started;
         if !err.is_deployment_blocked() && !err.is_permanent() {
             s.streak = s.streak.saturating_add(1);
@@ -373,7 +373,7 @@ impl Inner {
 
     /// **window opened**: protection was removed for the breathing window.
     fn window_opened(&self, s: &mut Slow, release: Release, started: Instant) {
-        let now = Instant::now();
+        let now = now();
         self.unmark();
         let held = s.end_hold(started);
         self.forget_protection(s);
@@ -412,7 +412,7 @@ impl Inner {
 
     /// **disabled**: the backend confirmed protection off.
     fn disabled(&self, s: &mut Slow, release: Release, started: Instant) {
-        let now = Instant::now();
+        let now = now();
         self.unmark();
         let held = s.end_hold(started);
         self.forget_protection(s);
@@ -443,7 +443,7 @@ impl Inner {
     /// **disable failed**: protection may still be on until its expiry; the idle worker
     /// asks again after the back-off.
     fn disable_failed(&self, s: &mut Slow, release: Release, err: &Error, started: Instant) {
-        let now = Instant::now();
+        let now = now();
         self.unmark();
         s.end_hold(started);
         s.streak = s.streak.saturating_add(1);

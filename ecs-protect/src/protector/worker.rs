@@ -2,11 +2,11 @@
 //! either acts (a transition or a call) and asks to look again, or returns the next
 //! deadline at which something can act; the thread sleeps until then or until woken.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::state::{Action, Inner, OPEN, Phase, Slow, WATCH, count, generation, poll_interval};
+use super::sync::{MutexGuard, Ordering, now};
 use super::transitions::Release;
 
 /// What a phase function decided.
@@ -43,7 +43,7 @@ pub(crate) fn run(inner: Arc<Inner>) {
         inner.update_watch(&s);
         let word = inner.word.load(Ordering::SeqCst);
         let now = Now {
-            at: Instant::now(),
+            at: now(),
             word,
             in_flight: count(word),
         };
