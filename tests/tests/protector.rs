@@ -12,7 +12,7 @@ use ecs_protect::{
     Backend, Config, ConfigBuilder, Drained, Error, FailurePolicy, Protection, ProtectionState,
     Protector, RefusalReason, State,
 };
-use ecs_protect_tests::errors::{access_denied, blocked, throttled, transport_error};
+use ecs_protect_tests::errors::{access_denied, blocked, server_error, throttled, transport_error};
 use ecs_protect_tests::rng::Rng;
 use ecs_protect_tests::{DEADLINE, eventually, ms};
 
@@ -743,6 +743,32 @@ fn a_lost_enable_answer_counts_as_maybe_on_and_is_released_when_idle() {
     assert!(calls[0].lost);
     let gap = calls[1].started - calls[0].ended;
     assert!(gap >= backoff / 2, "disabled {gap:?} after the failure");
+    eventually("the protector to know it is off", || {
+        protector.stats().state == State::Off
+    });
+}
+
+// A 5xx answer says nothing of whether ECS applied the change: the same as a lost answer.
+#[test]
+fn a_5xx_enable_answer_counts_as_maybe_on_and_is_released_when_idle() {
+    let backend = RecordingBackend::new();
+    backend.lose_next_answer(server_error);
+    let protector = protector(fast().retry_after(ms(100)), &backend);
+    let guard = protector.acquire().unwrap();
+    assert!(!guard.is_protected(), "the enable answered 500");
+    assert!(
+        backend.protected_at(Instant::now()),
+        "the fake applied it all the same"
+    );
+    assert_eq!(protector.stats().state, State::MaybeOn);
+    drop(guard);
+    // Idle, the worker removes the protection that may be on.
+    assert!(
+        backend.wait_until(DEADLINE, last_ok_is_off),
+        "{:?}",
+        backend.calls()
+    );
+    assert!(!backend.protected_at(Instant::now()));
     eventually("the protector to know it is off", || {
         protector.stats().state == State::Off
     });

@@ -636,6 +636,44 @@ mod tests {
         assert_eq!(policy.quota().available(), 500);
     }
 
+    /// Jitter spreads a fleet's retries: the random unit covers both halves of `[0, 1)`.
+    #[test]
+    fn jitter_covers_the_whole_range() {
+        let units: Vec<f64> = (0..1000).map(|_| random_unit()).collect();
+        assert!(units.iter().any(|u| *u < 0.5), "no unit below 0.5");
+        assert!(units.iter().any(|u| *u >= 0.5), "no unit from 0.5 up");
+    }
+
+    /// Each retry of one call may wait up to twice as long as the one before (the ceiling
+    /// grows with the retry count). With full jitter a single delay may be short, but nine
+    /// retries all within the first ceiling (1 s) happen with probability under 1e-8.
+    #[test]
+    fn later_retries_of_a_call_may_wait_longer_than_the_first() {
+        let (policy, slept) = recording_policy(10);
+        let _ = policy.run::<()>("Op", |_| Err(fail(RETRY)));
+        let slept = slept.lock().unwrap();
+        assert_eq!(slept.len(), 9);
+        for (retry, delay) in (1u32..).zip(slept.iter()) {
+            assert!(
+                *delay < backoff(retry, DEFAULT_BASE_DELAY, 1.0),
+                "{slept:?}"
+            );
+        }
+        assert!(
+            slept.iter().any(|d| *d >= DEFAULT_BASE_DELAY),
+            "every retry waited under the first ceiling: {slept:?}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_settings_and_the_quota_left() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            format!("{policy:?}"),
+            "RetryPolicy { max_attempts: 3, base_delay: 1s, quota: 500 }"
+        );
+    }
+
     #[test]
     fn failures_classify_transport_errors_as_retryable() {
         let transport = Failure::from_error(Error::Transport {

@@ -93,4 +93,23 @@ mod tests {
         assert!(after(&config, &reset, 1) <= FIRST);
         assert!(outcome_unseen(&reset) && !outcome_unseen(&blocked));
     }
+
+    fn api(status: u16, code: &str) -> Error {
+        Error::from(crate::ApiError {
+            operation: "UpdateTaskProtection".into(),
+            endpoint: "https://ecs.eu-west-1.amazonaws.com/".into(),
+            status,
+            code: code.into(),
+            message: None,
+            request_id: None,
+        })
+    }
+
+    #[test]
+    fn a_server_error_may_have_been_applied_a_client_error_not() {
+        assert!(outcome_unseen(&api(500, "ServerException")));
+        assert!(outcome_unseen(&api(503, "ServiceUnavailable")));
+        assert!(!outcome_unseen(&api(499, "Unknown")));
+        assert!(!outcome_unseen(&api(400, "ThrottlingException")));
+    }
 }

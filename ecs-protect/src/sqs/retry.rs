@@ -150,9 +150,10 @@ mod tests {
         );
         assert_eq!(err.to_string(), "slow down (retry in 7s)");
         let long: HandlerError = RetryAfter::new(Duration::from_secs(99_999), "x").into();
+        // SQS's limit: 12 hours.
         assert_eq!(
             RetryDelay::Fixed(Duration::ZERO).delay(&failed(1), &long),
-            Some(MAX_VISIBILITY)
+            Some(Duration::from_secs(43_200))
         );
         let custom = RetryDelay::Custom(Arc::new(|m: &Message| {
             m.receive_count()
@@ -163,5 +164,31 @@ mod tests {
             custom.delay(&failed(2), &plain),
             Some(Duration::from_secs(6))
         );
+    }
+
+    #[test]
+    fn a_retry_after_tells_its_delay_and_keeps_the_handlers_error_as_source() {
+        let retry = RetryAfter::new(Duration::from_secs(7), "rate limited");
+        assert_eq!(retry.delay(), Duration::from_secs(7));
+        let source = StdError::source(&retry).expect("the handler's error");
+        assert_eq!(source.to_string(), "rate limited");
+    }
+
+    #[test]
+    fn debug_names_the_policy_and_its_durations() {
+        let shown = |p: RetryDelay| format!("{p:?}");
+        assert_eq!(shown(RetryDelay::VisibilityTimeout), "VisibilityTimeout");
+        assert_eq!(
+            shown(RetryDelay::Fixed(Duration::from_secs(2))),
+            "Fixed(2s)"
+        );
+        assert_eq!(
+            shown(RetryDelay::Exponential {
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            }),
+            "Exponential { first: 1s, max: 60s }"
+        );
+        assert_eq!(shown(RetryDelay::Custom(Arc::new(|_| None))), "Custom");
     }
 }
