@@ -146,6 +146,24 @@ impl Default for Config {
     }
 }
 
+/// Every variable [`Config::from_env_with`] reads.
+pub(crate) const VARIABLES: &[&str] = &[
+    "ECS_PROTECT_EXPIRES_MINUTES",
+    "ECS_PROTECT_LINGER",
+    "ECS_PROTECT_MAX_HOLD",
+    "ECS_PROTECT_WINDOW",
+    "ECS_PROTECT_HOLD_GRACE",
+    "ECS_PROTECT_HARD_CAP",
+    "ECS_PROTECT_POLICY",
+    "ECS_PROTECT_RETRY_AFTER",
+    "ECS_PROTECT_BLOCKED_RETRY_AFTER",
+    "ECS_PROTECT_REFUSED_RETRY_AFTER",
+    "ECS_PROTECT_CONNECT_TIMEOUT",
+    "ECS_PROTECT_READ_TIMEOUT",
+    "ECS_PROTECT_EMF",
+    "ECS_PROTECT_EMF_NAMESPACE",
+];
+
 impl Config {
     /// A builder starting from the defaults.
     pub fn builder() -> ConfigBuilder {

@@ -180,6 +180,8 @@ impl Drop for EventChild {
 pub mod consumer;
 /// The errors tests inject, one constructor per kind.
 pub mod errors;
+/// The log lines of this test process.
+pub mod logs;
 /// Worker processes of one task for the multi-process tests.
 pub mod processes;
 /// A seeded generator and the soaks' replayable seeds.

@@ -15,43 +15,8 @@ use ecs_protect::sqs::{ConsumerBuilder, Message, RetryAfter};
 use ecs_protect::{Config, FailurePolicy, Protector};
 use ecs_protect_tests::consumer::{builder, run_within, spawn};
 use ecs_protect_tests::errors::{blocked, queue_error, queue_transport_error};
+use ecs_protect_tests::logs::{capture_warnings, lines_with};
 use ecs_protect_tests::{DEADLINE, ms};
-
-/// Every log line of this test process, for the tests that wait for what the consumer
-/// said (the logger is process-wide: installed once, lines kept).
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = record.args().to_string();
-        LINES.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-    }
-    fn flush(&self) {}
-}
-
-/// Starts keeping this process's log lines (warnings and errors).
-fn capture_logs() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        if log::set_logger(&Capture).is_ok() {
-            log::set_max_level(log::LevelFilter::Warn);
-        }
-    });
-}
-
-/// Whether a line containing `text` was logged since [`capture_logs`].
-fn logged(text: &str) -> bool {
-    LINES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|line| line.contains(text))
-}
 
 /// Counts handlers running at once and keeps the peak.
 #[derive(Clone, Default)]
@@ -240,7 +205,7 @@ fn a_failed_heartbeat_is_retried_and_never_lets_a_message_run_twice_at_once() {
 /// Behaviour 3: A receipt SQS calls invalid is lost to this consumer: not deleted, counted, logged.
 #[test]
 fn an_invalid_receipt_is_counted_lost_and_never_deleted() {
-    capture_logs();
+    capture_warnings();
     let queue = MemoryQueue::new();
     let id = queue.send("x");
     queue.fail_next_entry(
@@ -257,7 +222,7 @@ fn an_invalid_receipt_is_counted_lost_and_never_deleted() {
         // it starts, and the consumer says the message is lost once it has read the answer.
         let answered = inside.wait_until(DEADLINE, |q| {
             q.calls(QueueOperation::ChangeVisibilityBatch) >= 1
-        }) && ecs_protect_tests::wait_until(DEADLINE, || logged(&lost_line));
+        }) && ecs_protect_tests::wait_until(DEADLINE, || lines_with(&lost_line) > 0);
         finished.store(true, Ordering::SeqCst);
         if answered {
             Ok(())

@@ -6,26 +6,9 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::{check, ensure};
+use crate::config::VARIABLES;
 use crate::config::duration::{self, Readable};
 use crate::{Config, Env, Error};
-
-/// Every variable `Config::from_env_with` reads.
-const VARIABLES: &[&str] = &[
-    "ECS_PROTECT_EXPIRES_MINUTES",
-    "ECS_PROTECT_LINGER",
-    "ECS_PROTECT_MAX_HOLD",
-    "ECS_PROTECT_WINDOW",
-    "ECS_PROTECT_HOLD_GRACE",
-    "ECS_PROTECT_HARD_CAP",
-    "ECS_PROTECT_POLICY",
-    "ECS_PROTECT_RETRY_AFTER",
-    "ECS_PROTECT_BLOCKED_RETRY_AFTER",
-    "ECS_PROTECT_REFUSED_RETRY_AFTER",
-    "ECS_PROTECT_CONNECT_TIMEOUT",
-    "ECS_PROTECT_READ_TIMEOUT",
-    "ECS_PROTECT_EMF",
-    "ECS_PROTECT_EMF_NAMESPACE",
-];
 
 /// Text near the grammar: digits, units, spaces, signs and dots, plus anything.
 fn duration_text() -> BoxedStrategy<String> {

@@ -7,29 +7,11 @@ use super::{BACKEND, Report, SHARED_DIR, Setting};
 use crate::config::Readable;
 use crate::{Config, Env};
 
-/// The `ECS_PROTECT_*` variables [`Config::from_env_with`] reads.
-const CONFIG_VARS: &[&str] = &[
-    "ECS_PROTECT_EXPIRES_MINUTES",
-    "ECS_PROTECT_LINGER",
-    "ECS_PROTECT_MAX_HOLD",
-    "ECS_PROTECT_WINDOW",
-    "ECS_PROTECT_HOLD_GRACE",
-    "ECS_PROTECT_HARD_CAP",
-    "ECS_PROTECT_POLICY",
-    "ECS_PROTECT_RETRY_AFTER",
-    "ECS_PROTECT_BLOCKED_RETRY_AFTER",
-    "ECS_PROTECT_REFUSED_RETRY_AFTER",
-    "ECS_PROTECT_CONNECT_TIMEOUT",
-    "ECS_PROTECT_READ_TIMEOUT",
-    "ECS_PROTECT_EMF",
-    "ECS_PROTECT_EMF_NAMESPACE",
-];
-
 /// Checks each `ECS_PROTECT_*` setting on its own (so every bad one is reported), records
 /// their effective values, and returns the configuration of the valid ones.
 pub(crate) fn settings(env: &Env, report: &mut Report) -> Config {
     let mut valid: Vec<(&str, String)> = Vec::new();
-    for &name in CONFIG_VARS {
+    for &name in crate::config::VARIABLES {
         let Some(value) = env.get(name) else { continue };
         // The hard cap's range depends on the hold and its grace.
         let mut alone: Vec<(&str, String)> = vec![(name, value.clone())];
