@@ -146,7 +146,8 @@ impl Default for Config {
     }
 }
 
-/// Every variable [`Config::from_env_with`] reads.
+/// Every variable [`Config::from_env_with`] reads (listed by `ecs-protect check`).
+#[cfg(any(test, feature = "cli"))]
 pub(crate) const VARIABLES: &[&str] = &[
     "ECS_PROTECT_EXPIRES_MINUTES",
     "ECS_PROTECT_LINGER",
